@@ -1,0 +1,258 @@
+package control
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+
+	"go.uber.org/zap"
+
+	"switchd/config"
+	"switchd/switchboard"
+)
+
+// Guard is the guard as the API sees it (nil: no guard).
+type Guard interface {
+	// Status returns the guard's view of a service, nil when it has none.
+	Status(service string) *GuardStatus
+	// Stability reports how the watch after the last change of service
+	// went: "watching", "stable" or "reverted".
+	Stability(service string) string
+}
+
+// Options configure a Server.
+type Options struct {
+	// Board is the owner of the active colours; required.
+	Board *switchboard.Board
+	// Guard shows guard status and answers wait=stable; nil: none.
+	Guard Guard
+	// Metrics serves GET /metrics; nil: 404.
+	Metrics http.Handler
+	// Events serves GET /v1/events; nil: 404.
+	Events http.Handler
+	// Reload re-reads the config for POST /v1/reload; nil: 404.
+	Reload func() error
+	// Version is reported by /healthz.
+	Version string
+	// Logger; nil: no logs.
+	Logger *zap.Logger
+}
+
+// Server is the control API. Create it with New; serve Handler.
+type Server struct {
+	o   Options
+	mux *http.ServeMux
+}
+
+// maxBody caps a control request body; the biggest legitimate one is tiny.
+const maxBody = 64 << 10
+
+// New returns the API over o.Board.
+func New(o Options) *Server {
+	if o.Logger == nil {
+		o.Logger = zap.NewNop()
+	}
+	s := &Server{o: o, mux: http.NewServeMux()}
+	s.route("/healthz", "GET", s.healthz)
+	s.route("/v1/services", "GET", s.list)
+	s.route("/v1/services/{name}", "GET", s.get)
+	s.route("/v1/services/{name}/flip", "POST", s.flip)
+	s.route("/v1/services/{name}/activate", "POST", s.activate)
+	s.route("/v1/services/{name}/rollback", "POST", s.rollback)
+	s.route("/v1/services/{name}/wait", "GET", s.wait)
+	if o.Metrics != nil {
+		s.route("/metrics", "GET", o.Metrics.ServeHTTP)
+	}
+	if o.Events != nil {
+		s.route("/v1/events", "GET", o.Events.ServeHTTP)
+	}
+	if o.Reload != nil {
+		s.route("/v1/reload", "POST", s.reload)
+	}
+	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, CodeNotFound, fmt.Sprintf("no endpoint %s", r.URL.Path))
+	})
+	return s
+}
+
+// Handler returns the API's http.Handler.
+func (s *Server) Handler() http.Handler { return s.mux }
+
+// route registers h for one method; any other method gets a JSON 405, so
+// that a mutation can never happen through GET.
+func (s *Server) route(pattern, method string, h http.HandlerFunc) {
+	s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != method && !(method == "GET" && r.Method == "HEAD") {
+			w.Header().Set("Allow", method)
+			writeError(w, http.StatusMethodNotAllowed, CodeMethod, fmt.Sprintf("%s needs %s, not %s", r.URL.Path, method, r.Method))
+			return
+		}
+		h(w, r)
+	})
+}
+
+func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, Health{Status: "ok", Version: s.o.Version})
+}
+
+func (s *Server) list(w http.ResponseWriter, _ *http.Request) {
+	out := ServiceList{Services: []Service{}}
+	for _, name := range s.o.Board.Names() {
+		if v, ok := s.o.Board.View(name); ok {
+			out.Services = append(out.Services, s.status(v))
+		}
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (s *Server) get(w http.ResponseWriter, r *http.Request) {
+	v, ok := s.view(w, r)
+	if !ok {
+		return
+	}
+	writeJSON(w, http.StatusOK, s.status(v))
+}
+
+func (s *Server) view(w http.ResponseWriter, r *http.Request) (switchboard.View, bool) {
+	name := r.PathValue("name")
+	v, ok := s.o.Board.View(name)
+	if !ok {
+		writeError(w, http.StatusNotFound, CodeNotFound, fmt.Sprintf("unknown service %q", name))
+	}
+	return v, ok
+}
+
+func (s *Server) flip(w http.ResponseWriter, r *http.Request) {
+	s.mutate(w, r, false, func(name string, req ChangeRequest, br switchboard.Request) (switchboard.Change, error) {
+		return s.o.Board.Flip(name, br)
+	})
+}
+
+func (s *Server) activate(w http.ResponseWriter, r *http.Request) {
+	s.mutate(w, r, true, func(name string, req ChangeRequest, br switchboard.Request) (switchboard.Change, error) {
+		c, _ := config.ParseColor(req.Color) // checked by decodeChange
+		return s.o.Board.Activate(name, c, br)
+	})
+}
+
+func (s *Server) rollback(w http.ResponseWriter, r *http.Request) {
+	s.mutate(w, r, false, func(name string, req ChangeRequest, br switchboard.Request) (switchboard.Change, error) {
+		return s.o.Board.Rollback(name, br)
+	})
+}
+
+type changeFunc func(name string, req ChangeRequest, br switchboard.Request) (switchboard.Change, error)
+
+func (s *Server) mutate(w http.ResponseWriter, r *http.Request, needColor bool, do changeFunc) {
+	name := r.PathValue("name")
+	req, br, err := decodeChange(r, needColor)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, CodeBadRequest, err.Error())
+		return
+	}
+	br.Actor = actor(r)
+	c, err := do(name, req, br)
+	if err != nil {
+		status, code := errorStatus(err)
+		writeError(w, status, code, err.Error())
+		return
+	}
+	v, _ := s.o.Board.View(name)
+	writeJSON(w, http.StatusOK, ChangeResult{Changed: c.Changed, From: c.From.String(), To: c.To.String(), Service: s.status(v)})
+}
+
+// decodeChange reads a ChangeRequest strictly: unknown fields and trailing
+// data are errors, an empty body is an empty request.
+func decodeChange(r *http.Request, needColor bool) (ChangeRequest, switchboard.Request, error) {
+	var req ChangeRequest
+	body, err := io.ReadAll(io.LimitReader(r.Body, maxBody+1))
+	if err != nil {
+		return req, switchboard.Request{}, fmt.Errorf("reading body: %w", err)
+	}
+	if len(body) > maxBody {
+		return req, switchboard.Request{}, fmt.Errorf("body larger than %d bytes", maxBody)
+	}
+	if len(strings.TrimSpace(string(body))) > 0 {
+		dec := json.NewDecoder(strings.NewReader(string(body)))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&req); err != nil {
+			return req, switchboard.Request{}, fmt.Errorf("bad JSON body: %v", err)
+		}
+		if dec.More() {
+			return req, switchboard.Request{}, errors.New("bad JSON body: more than one value")
+		}
+	}
+	br := switchboard.Request{ExpectGeneration: req.ExpectGeneration, Force: req.Force, Detail: req.Reason}
+	if req.Expect != "" {
+		c, err := config.ParseColor(req.Expect)
+		if err != nil {
+			return req, br, fmt.Errorf("expect: %v", err)
+		}
+		br.Expect = c
+	}
+	if needColor {
+		if req.Color == "" {
+			return req, br, errors.New("color: required (\"blue\" or \"green\")")
+		}
+		if _, err := config.ParseColor(req.Color); err != nil {
+			return req, br, fmt.Errorf("color: %v", err)
+		}
+	} else if req.Color != "" {
+		return req, br, errors.New("color: only activate takes a colour")
+	}
+	if len(req.Reason) > 1024 {
+		return req, br, errors.New("reason: longer than 1024 bytes")
+	}
+	return req, br, nil
+}
+
+// actor names who asks: the authenticated token's name (later), else the
+// X-Switchd-Actor header a client sent, else "api".
+func actor(r *http.Request) string {
+	if a := r.Header.Get("X-Switchd-Actor"); a != "" && len(a) <= 64 && !strings.ContainsAny(a, "\r\n") {
+		return a
+	}
+	return "api"
+}
+
+func errorStatus(err error) (int, string) {
+	switch {
+	case errors.Is(err, switchboard.ErrUnknownService):
+		return http.StatusNotFound, CodeNotFound
+	case errors.Is(err, switchboard.ErrConflict):
+		return http.StatusConflict, CodeConflict
+	case errors.Is(err, switchboard.ErrTargetUnhealthy):
+		return http.StatusConflict, CodeTargetUnhealthy
+	case errors.Is(err, switchboard.ErrTargetEmpty):
+		return http.StatusConflict, CodeTargetEmpty
+	case errors.Is(err, switchboard.ErrNoPrevious):
+		return http.StatusConflict, CodeNoPrevious
+	case errors.Is(err, switchboard.ErrPersist):
+		return http.StatusInternalServerError, CodePersist
+	}
+	return http.StatusInternalServerError, CodeInternal
+}
+
+func (s *Server) reload(w http.ResponseWriter, _ *http.Request) {
+	if err := s.o.Reload(); err != nil {
+		writeError(w, http.StatusBadRequest, CodeBadRequest, err.Error())
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]bool{"ok": true})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
+}
+
+func writeError(w http.ResponseWriter, status int, code, msg string) {
+	writeJSON(w, status, ErrorBody{Error: ErrorDetail{Code: code, Message: msg}})
+}

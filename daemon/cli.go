@@ -1,0 +1,123 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"runtime"
+
+	"go.uber.org/zap"
+
+	"switchd/config"
+)
+
+// Version is the build's version, set with -ldflags "-X switchd/daemon.Version=…".
+var Version = "dev"
+
+// DefaultConfigPath is where switchd looks without -config.
+const DefaultConfigPath = "/etc/switchd/config.toml"
+
+// Main is the switchd command line: it returns the process exit code.
+//
+//	switchd [-config F] [-demo]
+//	switchd validate [-config F]
+//	switchd version
+func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 {
+		switch args[0] {
+		case "version":
+			fmt.Fprintf(stdout, "switchd %s (%s)\n", Version, runtime.Version())
+			return 0
+		case "validate":
+			return validate(args[1:], stdout, stderr)
+		}
+	}
+	fs := flag.NewFlagSet("switchd", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	path := fs.String("config", DefaultConfigPath, "configuration file")
+	demo := fs.Bool("demo", false, "run the built-in demo: two upstreams, proxy on 127.0.0.1:8080, control on 127.0.0.1:9180")
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "usage: switchd [-config FILE] [-demo]\n       switchd validate [-config FILE]\n       switchd version\n")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "switchd: unexpected argument %q\n", fs.Arg(0))
+		fs.Usage()
+		return 2
+	}
+	if *demo {
+		return runDemo(ctx, stderr)
+	}
+	cfg, err := config.Load(*path)
+	if err != nil {
+		fmt.Fprintf(stderr, "switchd: %v\n", err)
+		return 1
+	}
+	if err := Run(ctx, Options{Config: cfg, Version: Version}); err != nil {
+		fmt.Fprintf(stderr, "switchd: %v\n", err)
+		return 1
+	}
+	return 0
+}
+
+func validate(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("switchd validate", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	path := fs.String("config", DefaultConfigPath, "configuration file")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if _, err := config.Load(*path); err != nil {
+		fmt.Fprintf(stderr, "%v\n", err)
+		fmt.Fprintf(stderr, "switchd: %s: configuration is invalid\n", *path)
+		return 1
+	}
+	fmt.Fprintf(stdout, "switchd: %s: configuration is valid\n", *path)
+	return 0
+}
+
+// runDemo starts two built-in upstreams and switchd on the embedded demo
+// config with its state in a temporary folder.
+func runDemo(ctx context.Context, stderr io.Writer) int {
+	dir, err := os.MkdirTemp("", "switchd-demo-")
+	if err != nil {
+		fmt.Fprintf(stderr, "switchd: %v\n", err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	blue, err := StartDemoUpstream("blue")
+	if err != nil {
+		fmt.Fprintf(stderr, "switchd: %v\n", err)
+		return 1
+	}
+	defer blue.Close()
+	green, err := StartDemoUpstream("green")
+	if err != nil {
+		fmt.Fprintf(stderr, "switchd: %v\n", err)
+		return 1
+	}
+	defer green.Close()
+	cfg := config.Demo(blue.Addr, green.Addr, dir)
+	logger, _, err := NewLogger(cfg.Log)
+	if err != nil {
+		fmt.Fprintf(stderr, "switchd: %v\n", err)
+		return 1
+	}
+	defer func() { _ = logger.Sync() }()
+	logger.Info("demo: try  curl http://127.0.0.1:8080/  then  go run ./cmd/switchctl flip  and curl again",
+		zap.String("blue", blue.Addr), zap.String("green", green.Addr), zap.String("state", dir))
+	if err := Run(ctx, Options{Config: cfg, Logger: logger, Version: Version}); err != nil {
+		fmt.Fprintf(stderr, "switchd: %v\n", err)
+		return 1
+	}
+	return 0
+}

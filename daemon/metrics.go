@@ -1,0 +1,57 @@
+package daemon
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+
+	"switchd/config"
+	"switchd/health"
+	"switchd/metrics"
+	"switchd/switchboard"
+)
+
+// metricsListener keeps active_color, generation and flips_total in step
+// with the switchboard.
+type metricsListener struct{ m *metrics.Metrics }
+
+func (l metricsListener) Changed(c switchboard.Change) {
+	for _, col := range config.Colors {
+		v := 0.0
+		if col == c.To {
+			v = 1
+		}
+		l.m.ActiveColor.WithLabelValues(c.Service, col.String()).Set(v)
+	}
+	l.m.Generation.WithLabelValues(c.Service).Set(float64(c.Generation))
+	if c.Changed && !c.Startup {
+		l.m.Flips.WithLabelValues(c.Service, string(c.Reason)).Inc()
+		if c.Reason == switchboard.Guard {
+			l.m.GuardTrips.WithLabelValues(c.Service).Inc()
+		}
+	}
+}
+
+// gathererWithSample reads the gauges that are cheaper to sample at scrape
+// time than to update per request (in-flight counts, upstream health).
+func gathererWithSample(m *metrics.Metrics, b *switchboard.Board) prometheus.Gatherer {
+	return prometheus.GathererFunc(func() ([]*dto.MetricFamily, error) {
+		for _, name := range b.Names() {
+			v, ok := b.View(name)
+			if !ok {
+				continue
+			}
+			snap := v.Service.Snapshot()
+			for _, c := range config.Colors {
+				m.Inflight.WithLabelValues(name, c.String()).Set(float64(v.Service.Inflight(c)))
+				for _, u := range snap.Pool(c).Upstreams() {
+					up := 0.0
+					if u.Health().State() == health.Up {
+						up = 1
+					}
+					m.UpstreamHealthy.WithLabelValues(name, c.String(), u.Address()).Set(up)
+				}
+			}
+		}
+		return m.Registry.Gather()
+	})
+}

@@ -1,0 +1,199 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log"
+	"net/http"
+	"net/http/httputil"
+	"net/netip"
+	"sync/atomic"
+	"time"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"switchd/config"
+)
+
+// Handler is the public http.Handler: it routes every request to the active
+// (or, with the preview secret, the idle) colour of its service.
+type Handler struct {
+	router *Router
+	rp     *httputil.ReverseProxy
+	log    *zap.Logger
+
+	trusted   atomic.Pointer[[]netip.Prefix]
+	accessLog atomic.Bool
+}
+
+// HandlerOptions configure a Handler.
+type HandlerOptions struct {
+	// Logger receives access logs (at info, when AccessLog) and proxy errors.
+	// Nil means no logs.
+	Logger *zap.Logger
+	// AccessLog logs one line per request. Default off.
+	AccessLog bool
+	// TrustedProxies are the peers whose X-Forwarded-* headers are extended
+	// instead of replaced. Nil trusts nobody.
+	TrustedProxies []netip.Prefix
+}
+
+// NewHandler returns a handler over router.
+func NewHandler(router *Router, o HandlerOptions) *Handler {
+	if o.Logger == nil {
+		o.Logger = zap.NewNop()
+	}
+	h := &Handler{router: router, log: o.Logger}
+	h.SetTrustedProxies(o.TrustedProxies)
+	h.accessLog.Store(o.AccessLog)
+	h.rp = &httputil.ReverseProxy{
+		Rewrite:        h.rewrite,
+		Transport:      retryTransport{},
+		FlushInterval:  -1, // stream: server-sent events and chunked answers pass at once
+		ErrorHandler:   h.errorHandler,
+		ModifyResponse: modifyResponse,
+		ErrorLog:       log.New(zapWriter{o.Logger}, "", 0),
+	}
+	return h
+}
+
+// SetTrustedProxies replaces the trusted peers (on reload).
+func (h *Handler) SetTrustedProxies(p []netip.Prefix) { h.trusted.Store(&p) }
+
+// SetAccessLog turns access logs on or off (on reload).
+func (h *Handler) SetAccessLog(on bool) { h.accessLog.Store(on) }
+
+type ctxKey struct{}
+
+// reqState travels with one request through ReverseProxy's hooks.
+type reqState struct {
+	svc      *Service
+	pool     *Pool
+	upstream *Upstream
+	body     []byte // kept for one retry; nil when there is no body
+	replay   bool   // the request may be sent again if it was never sent
+	status   int
+	class    Class
+}
+
+func stateOf(r *http.Request) *reqState {
+	rs, _ := r.Context().Value(ctxKey{}).(*reqState)
+	return rs
+}
+
+// ServeHTTP implements http.Handler.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	svc := h.router.Lookup(r.Host)
+	if svc == nil {
+		http.Error(w, "421 misdirected request: no service for this host", http.StatusMisdirectedRequest)
+		return
+	}
+	snap := svc.snap.Load()
+	color, preview := snap.Active, false
+	if snap.PreviewHeader != "" {
+		if v, ok := r.Header[snap.PreviewHeader]; ok {
+			// Always stripped: the secret must never reach an upstream.
+			delete(r.Header, snap.PreviewHeader)
+			if snap.PreviewSecret != "" && len(v) == 1 && secretEqual(v[0], snap.PreviewSecret) {
+				color, preview = color.Other(), true
+			}
+		}
+	}
+	idx := color.Index()
+	rs := &reqState{svc: svc, pool: snap.Pools[idx], replay: true}
+	rs.upstream = rs.pool.pick(nil)
+
+	svc.inflight[idx].Add(1)
+	defer func() {
+		svc.inflight[idx].Add(-1)
+		h.finish(r, rs, color, preview, start)
+	}()
+
+	if rs.upstream == nil {
+		rs.status, rs.class = http.StatusServiceUnavailable, ClassError
+		http.Error(w, "503 service unavailable: "+color.String()+" has no upstream", http.StatusServiceUnavailable)
+		return
+	}
+	if err := rs.bufferBody(r); err != nil {
+		rs.status, rs.class = 0, ClassCanceled
+		return
+	}
+	h.rp.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, rs)))
+}
+
+func (h *Handler) finish(r *http.Request, rs *reqState, color config.Color, preview bool, start time.Time) {
+	if rs.class == ClassNone {
+		// A panic (http.ErrAbortHandler) after the headers went out: the
+		// client went away while the body was copied.
+		rs.class = ClassCanceled
+	}
+	d := time.Since(start)
+	rs.svc.observer.Load().Observe(Outcome{Color: color, Class: rs.class, Status: rs.status, Duration: d, Preview: preview})
+	if !h.accessLog.Load() {
+		return
+	}
+	if ce := h.log.Check(zapcore.InfoLevel, "request"); ce != nil {
+		up := ""
+		if rs.upstream != nil {
+			up = rs.upstream.address
+		}
+		ce.Write(zap.String("service", rs.svc.name), zap.Stringer("color", color), zap.String("upstream", up),
+			zap.String("method", r.Method), zap.String("host", r.Host), zap.String("uri", r.RequestURI),
+			zap.Int("status", rs.status), zap.Duration("duration", d), zap.String("remote", r.RemoteAddr),
+			zap.Bool("preview", preview))
+	}
+}
+
+// rewrite is ReverseProxy's Rewrite: by now hop-by-hop and inbound
+// X-Forwarded-* headers are gone from pr.Out.
+func (h *Handler) rewrite(pr *httputil.ProxyRequest) {
+	rs := stateOf(pr.In)
+	u := rs.upstream
+	pr.Out.URL.Scheme = u.scheme
+	pr.Out.URL.Host = u.host
+	// pr.Out.Host stays the client's Host: upstreams route and build links by it.
+	h.setForwarded(pr)
+}
+
+func modifyResponse(resp *http.Response) error {
+	rs := stateOf(resp.Request)
+	rs.status = resp.StatusCode
+	rs.class = classOf(resp.StatusCode)
+	if resp.StatusCode == http.StatusSwitchingProtocols {
+		if rwc, ok := resp.Body.(io.ReadWriteCloser); ok {
+			resp.Body = rs.svc.upgrades[rs.pool.color.Index()].add(rwc)
+		}
+	}
+	return nil
+}
+
+// errorHandler answers for an upstream that could not: 504 on a timeout,
+// 502 otherwise, nothing when the client went away.
+func (h *Handler) errorHandler(w http.ResponseWriter, r *http.Request, err error) {
+	rs := stateOf(r)
+	if r.Context().Err() != nil || errors.Is(err, context.Canceled) {
+		rs.status, rs.class = 0, ClassCanceled
+		return
+	}
+	status, msg := http.StatusBadGateway, "502 bad gateway: upstream unreachable"
+	if isTimeout(err) {
+		status, msg = http.StatusGatewayTimeout, "504 gateway timeout: upstream did not answer in time"
+	}
+	rs.status, rs.class = status, ClassError
+	if ce := h.log.Check(zapcore.WarnLevel, "upstream error"); ce != nil {
+		ce.Write(zap.String("service", rs.svc.name), zap.Stringer("color", rs.pool.color),
+			zap.String("upstream", rs.upstream.address), zap.Int("status", status), zap.Error(err))
+	}
+	http.Error(w, msg, status)
+}
+
+// zapWriter sends ReverseProxy's own log lines (body copy errors) to zap at debug.
+type zapWriter struct{ l *zap.Logger }
+
+func (z zapWriter) Write(p []byte) (int, error) {
+	z.l.Debug("reverse proxy", zap.ByteString("message", p))
+	return len(p), nil
+}

@@ -1,0 +1,117 @@
+package proxy
+
+import (
+	"bytes"
+	"context"
+	"crypto/subtle"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+)
+
+// maxReplayBody is the largest request body kept so that a request that was
+// never sent can be sent to another upstream.
+const maxReplayBody = 64 << 10
+
+// bufferBody reads a body of up to maxReplayBody into memory so that it can
+// be sent twice; a larger body streams through and is not retried.
+func (rs *reqState) bufferBody(r *http.Request) error {
+	if r.Body == nil || r.Body == http.NoBody || r.ContentLength == 0 {
+		return nil
+	}
+	if r.ContentLength > maxReplayBody {
+		rs.replay = false
+		return nil
+	}
+	buf, err := io.ReadAll(io.LimitReader(r.Body, maxReplayBody+1))
+	if err != nil {
+		return err
+	}
+	if len(buf) > maxReplayBody {
+		rs.replay = false
+		r.Body = readCloser{io.MultiReader(bytes.NewReader(buf), r.Body), r.Body}
+		return nil
+	}
+	rs.body = buf
+	r.Body = io.NopCloser(bytes.NewReader(buf))
+	return nil
+}
+
+type readCloser struct {
+	io.Reader
+	io.Closer
+}
+
+// retryTransport sends the request to the upstream chosen for it and, when
+// the connection could not be made at all, once more to another upstream of
+// the same colour: nothing reached the first one, so any method is safe.
+type retryTransport struct{}
+
+func (retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	rs := stateOf(req)
+	u := rs.upstream
+	u.inflight.Add(1)
+	resp, err := u.transport.RoundTrip(req)
+	u.inflight.Add(-1)
+	if err == nil {
+		return resp, nil
+	}
+	if req.Context().Err() != nil {
+		return nil, err // the client went away: not the upstream's fault
+	}
+	if isUpstreamFault(err) {
+		u.health.Fail(err)
+	}
+	if !rs.replay || !notSent(err) {
+		return nil, err
+	}
+	alt := rs.pool.pick(u)
+	if alt == nil {
+		return nil, err
+	}
+	rs.upstream = alt
+	again := req.Clone(req.Context())
+	again.URL.Scheme, again.URL.Host = alt.scheme, alt.host
+	if rs.body != nil {
+		again.Body = io.NopCloser(bytes.NewReader(rs.body))
+	}
+	alt.inflight.Add(1)
+	defer alt.inflight.Add(-1)
+	resp, err2 := alt.transport.RoundTrip(again)
+	if err2 != nil && isUpstreamFault(err2) {
+		alt.health.Fail(err2)
+	}
+	return resp, err2
+}
+
+// notSent reports whether err means no byte of the request reached the
+// upstream: the connection was refused or timed out while dialling.
+func notSent(err error) bool {
+	var op *net.OpError
+	return errors.As(err, &op) && op.Op == "dial"
+}
+
+// isUpstreamFault reports whether err says the upstream is broken (refused,
+// reset, timed out) rather than that the request was cancelled.
+func isUpstreamFault(err error) bool {
+	if errors.Is(err, context.Canceled) {
+		return false
+	}
+	var op *net.OpError
+	return errors.As(err, &op) || isTimeout(err) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF)
+}
+
+func isTimeout(err error) bool {
+	if errors.Is(err, context.DeadlineExceeded) {
+		return true
+	}
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// secretEqual compares in constant time, so the secret cannot be guessed
+// byte by byte from response times.
+func secretEqual(got, want string) bool {
+	return subtle.ConstantTimeCompare([]byte(got), []byte(want)) == 1
+}

@@ -1,0 +1,111 @@
+package proxy
+
+import (
+	"net"
+	"sort"
+	"strings"
+	"sync/atomic"
+)
+
+// Router picks a service by the request's Host: exact name, then the longest
+// "*.suffix", then the default service. It is replaced whole on reload.
+type Router struct {
+	table atomic.Pointer[routeTable]
+}
+
+type routeTable struct {
+	exact    map[string]*Service
+	suffixes []suffixRoute // longest suffix first
+	def      *Service
+}
+
+type suffixRoute struct {
+	suffix string // ".example.com"
+	svc    *Service
+}
+
+// Route binds host patterns to a service; no hosts makes it the default.
+type Route struct {
+	Hosts   []string
+	Service *Service
+}
+
+// NewRouter returns a router over routes.
+func NewRouter(routes []Route) *Router {
+	r := &Router{}
+	r.Set(routes)
+	return r
+}
+
+// Set replaces the routing table atomically.
+func (r *Router) Set(routes []Route) {
+	t := &routeTable{exact: map[string]*Service{}}
+	for _, rt := range routes {
+		if len(rt.Hosts) == 0 {
+			t.def = rt.Service
+		}
+		for _, h := range rt.Hosts {
+			h = strings.TrimSuffix(strings.ToLower(h), ".")
+			if suf, ok := strings.CutPrefix(h, "*"); ok {
+				t.suffixes = append(t.suffixes, suffixRoute{suf, rt.Service})
+				continue
+			}
+			t.exact[h] = rt.Service
+		}
+	}
+	sort.SliceStable(t.suffixes, func(i, j int) bool { return len(t.suffixes[i].suffix) > len(t.suffixes[j].suffix) })
+	r.table.Store(t)
+}
+
+// Services returns every routed service (the default included) once.
+func (r *Router) Services() []*Service {
+	t := r.table.Load()
+	seen := map[*Service]bool{}
+	var out []*Service
+	add := func(s *Service) {
+		if s != nil && !seen[s] {
+			seen[s] = true
+			out = append(out, s)
+		}
+	}
+	for _, s := range t.exact {
+		add(s)
+	}
+	for _, s := range t.suffixes {
+		add(s.svc)
+	}
+	add(t.def)
+	return out
+}
+
+// Lookup returns the service for a Host header value, or nil.
+func (r *Router) Lookup(host string) *Service {
+	t := r.table.Load()
+	h := normalizeHost(host)
+	if s, ok := t.exact[h]; ok {
+		return s
+	}
+	for _, sr := range t.suffixes {
+		if len(h) > len(sr.suffix) && strings.HasSuffix(h, sr.suffix) {
+			return sr.svc
+		}
+	}
+	return t.def
+}
+
+// normalizeHost strips the port and a trailing dot and lowers the case,
+// allocating only when the name has upper-case letters.
+func normalizeHost(host string) string {
+	if i := strings.LastIndexByte(host, ':'); i >= 0 && !strings.Contains(host[i:], "]") {
+		if h, _, err := net.SplitHostPort(host); err == nil {
+			host = h
+		}
+	}
+	host = strings.TrimSuffix(host, ".")
+	for i := 0; i < len(host); i++ {
+		if c := host[i]; 'A' <= c && c <= 'Z' {
+			return strings.ToLower(host)
+		}
+	}
+	return host
+}

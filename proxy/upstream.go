@@ -1,0 +1,105 @@
+package proxy
+
+import (
+	"crypto/tls"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"switchd/health"
+)
+
+// TransportOptions size the connection pool of every upstream.
+type TransportOptions struct {
+	// DialTimeout bounds connecting. Zero means 3s.
+	DialTimeout time.Duration
+	// ResponseHeaderTimeout bounds waiting for response headers; past it the
+	// client gets 504. Zero means no limit.
+	ResponseHeaderTimeout time.Duration
+	// MaxIdle is the keep-alive pool size. Zero means 256.
+	MaxIdle int
+	// TLS is the client configuration for https:// upstreams. Nil means the
+	// system roots.
+	TLS *tls.Config
+}
+
+// Upstream is one backend address with its own transport and live health.
+// It outlives flips; a config reload keeps it when its address stays.
+type Upstream struct {
+	address string // as configured
+	scheme  string
+	host    string
+	health  *health.Target
+
+	transport *http.Transport
+	inflight  atomic.Int64
+}
+
+// ParseAddress splits "host:port", "http://host:port" or "https://host:port"
+// into scheme and host:port.
+func ParseAddress(addr string) (scheme, hostport string, err error) {
+	scheme, hostport = "http", addr
+	if strings.Contains(addr, "://") {
+		u, err := url.Parse(addr)
+		if err != nil {
+			return "", "", fmt.Errorf("upstream %q: %w", addr, err)
+		}
+		if u.Scheme != "http" && u.Scheme != "https" {
+			return "", "", fmt.Errorf("upstream %q: scheme must be http or https", addr)
+		}
+		if u.Path != "" && u.Path != "/" || u.RawQuery != "" || u.User != nil {
+			return "", "", fmt.Errorf("upstream %q: want scheme://host:port with no path", addr)
+		}
+		scheme, hostport = u.Scheme, u.Host
+	}
+	if _, port, err := net.SplitHostPort(hostport); err != nil || port == "" {
+		return "", "", fmt.Errorf("upstream %q: want host:port", addr)
+	}
+	return scheme, hostport, nil
+}
+
+// NewUpstream returns an Upstream for addr whose health is t (never nil).
+func NewUpstream(addr string, t *health.Target, o TransportOptions) (*Upstream, error) {
+	scheme, hostport, err := ParseAddress(addr)
+	if err != nil {
+		return nil, err
+	}
+	if o.DialTimeout == 0 {
+		o.DialTimeout = 3 * time.Second
+	}
+	if o.MaxIdle == 0 {
+		o.MaxIdle = 256
+	}
+	d := &net.Dialer{Timeout: o.DialTimeout, KeepAlive: 30 * time.Second}
+	tr := &http.Transport{
+		Proxy:                 nil, // never send upstream traffic through $HTTP_PROXY
+		DialContext:           d.DialContext,
+		MaxIdleConns:          0,
+		MaxIdleConnsPerHost:   o.MaxIdle,
+		IdleConnTimeout:       90 * time.Second,
+		ResponseHeaderTimeout: o.ResponseHeaderTimeout,
+		TLSHandshakeTimeout:   10 * time.Second,
+		ExpectContinueTimeout: time.Second,
+		TLSClientConfig:       o.TLS,
+		// The client's Accept-Encoding goes through as it is; decoding here
+		// would change the bytes the upstream meant to send.
+		DisableCompression: true,
+	}
+	return &Upstream{address: addr, scheme: scheme, host: hostport, health: t, transport: tr}, nil
+}
+
+// Address returns the address as configured.
+func (u *Upstream) Address() string { return u.address }
+
+// Health returns the upstream's live health.
+func (u *Upstream) Health() *health.Target { return u.health }
+
+// Inflight returns the requests being proxied to u now.
+func (u *Upstream) Inflight() int64 { return u.inflight.Load() }
+
+// CloseIdle closes the kept-alive connections to u that are not in use.
+func (u *Upstream) CloseIdle() { u.transport.CloseIdleConnections() }

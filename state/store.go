@@ -1,0 +1,256 @@
+package state
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sync"
+)
+
+// FileName is the name of the state file inside the state folder.
+const FileName = "state.json"
+
+// tempPattern names temp files. The leading dot keeps them out of a plain
+// ls; the fixed prefix and suffix let Open find the ones a crash left behind.
+const tempPattern = ".state.json-*.tmp"
+
+// file is the part of *os.File that Save uses, so tests can inject faults
+// (ENOSPC on Write or Sync) that a real disk will not produce on demand.
+type file interface {
+	io.Writer
+	Sync() error
+	Close() error
+	Name() string
+}
+
+// Store writes one state folder's state.json. The zero Store is not usable;
+// get one from Open. A Store is safe for concurrent use.
+type Store struct {
+	dir  string
+	path string
+
+	// mu serialises Saves: two writers renaming over state.json in an
+	// unknown order could leave the older File on disk.
+	mu sync.Mutex
+
+	// File system operations, replaced by tests to inject faults. Set only
+	// before the Store is shared.
+	createTemp func(dir, pattern string) (file, error)
+	rename     func(oldpath, newpath string) error
+	remove     func(name string) error
+	syncDir    func(dir string) error
+}
+
+func newStore(dir string) *Store {
+	return &Store{
+		dir:  dir,
+		path: filepath.Join(dir, FileName),
+		createTemp: func(dir, pattern string) (file, error) {
+			f, err := os.CreateTemp(dir, pattern)
+			if err != nil {
+				// Not f: a nil *os.File in a file is not a nil file.
+				return nil, err
+			}
+			return f, nil
+		},
+		rename:  os.Rename,
+		remove:  os.Remove,
+		syncDir: syncDir,
+	}
+}
+
+// Open prepares the state folder dir and loads its state.json.
+//
+// It creates dir (mode 0700) if it is missing. A missing state.json gives an
+// empty File (Version 1, no services) and no error: that is a first start.
+// A state.json that cannot be read, or that Decode rejects, is an error
+// naming the path and the problem ("state: /x/state.json: service \"app\":
+// bad active colour \"purple\""); switchd must not start then, because
+// starting empty would move traffic back to the configured initial colours.
+//
+// Open also creates and removes a temp file in dir, so that a folder switchd
+// cannot write fails at start-up rather than at the first flip, and removes
+// temp files a crash during Save left behind.
+func Open(dir string) (*Store, File, error) {
+	if dir == "" {
+		return nil, File{}, errors.New("state: no state folder given")
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, File{}, fmt.Errorf("state: create folder %s: %w", dir, bareError(err))
+	}
+	s := newStore(dir)
+	f, err := s.open()
+	if err != nil {
+		return nil, File{}, err
+	}
+	return s, f, nil
+}
+
+// open is Open after the folder exists, split out so tests can set the file
+// system hooks first.
+func (s *Store) open() (File, error) {
+	f, err := s.load()
+	if err != nil {
+		return File{}, err
+	}
+
+	// Leftovers of a crash between create and rename. Failing to remove one
+	// is not fatal: the writability probe below reports a folder we cannot
+	// change, and a stray temp file is otherwise harmless.
+	// ReadDir rather than Glob: the folder's own name may hold glob
+	// metacharacters.
+	entries, _ := os.ReadDir(s.dir)
+	for _, e := range entries {
+		if ok, _ := filepath.Match(tempPattern, e.Name()); ok && e.Type().IsRegular() {
+			_ = s.remove(filepath.Join(s.dir, e.Name()))
+		}
+	}
+
+	if err := s.probe(); err != nil {
+		return File{}, err
+	}
+	return f, nil
+}
+
+func (s *Store) load() (File, error) {
+	data, err := os.ReadFile(s.path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return File{Version: Version, Services: map[string]Record{}}, nil
+	}
+	if err != nil {
+		return File{}, fmt.Errorf("state: read %s: %w", s.path, bareError(err))
+	}
+	f, err := Decode(data)
+	if err != nil {
+		return File{}, fmt.Errorf("state: %s: %w", s.path, err)
+	}
+	return f, nil
+}
+
+// probe checks that Save will be able to create files in the folder.
+func (s *Store) probe() error {
+	tmp, err := s.createTemp(s.dir, tempPattern)
+	if err != nil {
+		return fmt.Errorf("state: folder %s is not writable: %w", s.dir, bareError(err))
+	}
+	name := tmp.Name()
+	cerr := tmp.Close()
+	if err := s.remove(name); err != nil {
+		return fmt.Errorf("state: folder %s: remove probe file: %w", s.dir, bareError(err))
+	}
+	if cerr != nil {
+		return fmt.Errorf("state: folder %s: close probe file: %w", s.dir, bareError(cerr))
+	}
+	return nil
+}
+
+// Path returns the state file's path, <dir>/state.json.
+func (s *Store) Path() string { return s.path }
+
+// Save replaces state.json with f. It returns only once the new contents are
+// durable: written to a temp file in the same folder, fsynced, renamed over
+// state.json and the folder fsynced, so that a crash at any point leaves
+// either the old file or the new one, never a mix or nothing.
+//
+// Save refuses a File that Decode would refuse, since switchd could not
+// start from it. On any error before the rename the temp file is removed and
+// the previous state.json is untouched; the error names the state file and
+// the failing step ("state: write /x/state.json: no space left on device").
+// If only the final fsync of the folder fails, state.json already holds f
+// but may not survive a power loss; the caller should treat the save as
+// failed.
+func (s *Store) Save(f File) error {
+	data, err := Encode(f)
+	if err != nil {
+		return fmt.Errorf("state: write %s: %w", s.path, err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.write(data)
+}
+
+func (s *Store) write(data []byte) (err error) {
+	fail := func(step string, err error) error {
+		err = bareError(err)
+		if step == "" {
+			return fmt.Errorf("state: write %s: %w", s.path, err)
+		}
+		return fmt.Errorf("state: write %s: %s: %w", s.path, step, err)
+	}
+
+	tmp, err := s.createTemp(s.dir, tempPattern)
+	if err != nil {
+		return fail("create temp file", err)
+	}
+	name := tmp.Name()
+	closed, renamed := false, false
+	defer func() {
+		if renamed {
+			return
+		}
+		if !closed {
+			_ = tmp.Close() // the write already failed; that error matters more
+		}
+		if rerr := s.remove(name); rerr != nil && !errors.Is(rerr, fs.ErrNotExist) {
+			err = fmt.Errorf("%w (temp file %s left behind: %v)", err, name, bareError(rerr))
+		}
+	}()
+
+	n, err := tmp.Write(data)
+	if err == nil && n < len(data) {
+		err = io.ErrShortWrite
+	}
+	if err != nil {
+		return fail("", err)
+	}
+	// Without this fsync the rename can reach the disk before the data
+	// does, and a crash leaves an empty state.json (the ext4 "zero-length
+	// file" problem).
+	if err := tmp.Sync(); err != nil {
+		return fail("fsync temp file", err)
+	}
+	closed = true
+	if err := tmp.Close(); err != nil {
+		return fail("close temp file", err)
+	}
+	if err := s.rename(name, s.path); err != nil {
+		return fail("rename temp file", err)
+	}
+	renamed = true
+	// The rename lives in the folder's entry table; until that is fsynced a
+	// crash can bring back the old state.json after we have reported success.
+	if err := s.syncDir(s.dir); err != nil {
+		return fail("fsync folder", err)
+	}
+	return nil
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	if err := d.Sync(); err != nil {
+		_ = d.Close()
+		return err
+	}
+	return d.Close()
+}
+
+// bareError drops the path from *fs.PathError and *os.LinkError: it is the
+// temp file's random name or a path the message already gives, so keeping it
+// only makes the message longer. The errno stays wrapped for errors.Is.
+func bareError(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	var le *os.LinkError
+	if errors.As(err, &le) {
+		return le.Err
+	}
+	return err
+}

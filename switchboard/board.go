@@ -1,0 +1,247 @@
+package switchboard
+
+import (
+	"fmt"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+
+	"switchd/config"
+	"switchd/health"
+	"switchd/proxy"
+	"switchd/state"
+	"switchd/tlsx"
+)
+
+// Targets hands out the live health of upstreams (the health monitor).
+type Targets interface {
+	// Target returns the health of one upstream; nil when it is not probed.
+	Target(service, address string) *health.Target
+}
+
+// Listener hears every change of an active colour, after it was persisted
+// and published. Changed runs under the board's lock: it must be quick and
+// must not call back into the board.
+type Listener interface {
+	Changed(Change)
+}
+
+// Change is one change of a service's active colour (or, with Startup, the
+// colour restored at start).
+type Change struct {
+	Service    string
+	From, To   config.Color
+	Generation uint64
+	Reason     Reason
+	Actor      string
+	Detail     string
+	Forced     bool
+	At         time.Time
+	// Changed is false for an activate of the colour already active.
+	Changed bool
+	// Startup marks the announcement of the restored state at start-up.
+	Startup bool
+}
+
+// Options configure a Board.
+type Options struct {
+	// Store persists state.json; required.
+	Store *state.Store
+	// State is what Store held at start (state.Open's File).
+	State state.File
+	// Targets gives each upstream its health; nil gives every upstream an
+	// unprobed Target (tests).
+	Targets Targets
+	// Transport sizes each upstream's connection pool (TLS comes from the
+	// service's [upstream_tls]).
+	Transport proxy.TransportOptions
+	// Observer returns the observer of a service's finished requests; nil: none.
+	Observer func(service string) proxy.Observer
+	// Logger gets one line per change. Nil: no logs.
+	Logger *zap.Logger
+}
+
+// Board owns the active colour of every service. Create it with New.
+type Board struct {
+	opts   Options
+	log    *zap.Logger
+	router *proxy.Router
+
+	mu        sync.Mutex
+	file      state.File // as persisted
+	services  map[string]*entry
+	order     []string
+	upstreams map[string]*proxy.Upstream // by service + "\x00" + address
+	listeners []Listener
+}
+
+type entry struct {
+	cfg config.Service
+	svc *proxy.Service
+}
+
+// New builds the routing state of cfg. The state file wins over initial; an
+// active colour without upstreams is an error, and nothing is routed then.
+func New(cfg *config.Config, o Options) (*Board, error) {
+	if o.Logger == nil {
+		o.Logger = zap.NewNop()
+	}
+	b := &Board{
+		opts: o, log: o.Logger, router: proxy.NewRouter(nil),
+		file:      state.File{Version: 1, Services: map[string]state.Record{}},
+		services:  map[string]*entry{},
+		upstreams: map[string]*proxy.Upstream{},
+	}
+	for name, rec := range o.State.Services {
+		b.file.Services[name] = rec
+	}
+	missing := false
+	var routes []proxy.Route
+	for _, sc := range cfg.Services {
+		rec, ok := b.file.Services[sc.Name]
+		if !ok {
+			missing = true
+			rec = state.Record{Active: sc.Initial, Reason: string(Initial), ChangedAt: time.Now().UTC(), ChangedBy: "config"}
+			b.file.Services[sc.Name] = rec
+		}
+		if len(sc.Pool(rec.Active).Upstreams) == 0 {
+			src := "initial"
+			if ok {
+				src = "state.json"
+			}
+			return nil, fmt.Errorf("service %q: active colour %s (from %s) has no upstreams", sc.Name, rec.Active, src)
+		}
+		snap, err := b.snapshot(sc, rec)
+		if err != nil {
+			return nil, err
+		}
+		var obs proxy.Observer
+		if o.Observer != nil {
+			obs = o.Observer(sc.Name)
+		}
+		e := &entry{cfg: sc, svc: proxy.NewService(sc.Name, snap, obs)}
+		b.services[sc.Name] = e
+		b.order = append(b.order, sc.Name)
+		routes = append(routes, proxy.Route{Hosts: sc.Hosts, Service: e.svc})
+	}
+	if missing {
+		// Written now so that state.json says what is routed from the first
+		// request on, and a state dir that cannot be written fails at start.
+		if err := o.Store.Save(b.file); err != nil {
+			return nil, err
+		}
+	}
+	b.router.Set(routes)
+	return b, nil
+}
+
+// snapshot builds the routing state of sc with the colour of rec, reusing
+// the upstreams (connections, health) the board already has.
+func (b *Board) snapshot(sc config.Service, rec state.Record) (*proxy.Snapshot, error) {
+	tlsConf, err := tlsx.UpstreamConfig(sc.UpstreamTLS)
+	if err != nil {
+		return nil, fmt.Errorf("service %q: %w", sc.Name, err)
+	}
+	topts := b.opts.Transport
+	topts.TLS = tlsConf
+	snap := &proxy.Snapshot{
+		Active: rec.Active, Generation: rec.Generation,
+		PreviewHeader: sc.Preview.Header, PreviewSecret: sc.Preview.Secret,
+		DrainTimeout: sc.Drain.Timeout.D(),
+	}
+	for _, c := range config.Colors {
+		var ups []*proxy.Upstream
+		for _, addr := range sc.Pool(c).Upstreams {
+			key := sc.Name + "\x00" + addr
+			u := b.upstreams[key]
+			if u == nil {
+				var t *health.Target
+				if b.opts.Targets != nil {
+					t = b.opts.Targets.Target(sc.Name, addr)
+				}
+				if t == nil {
+					t = health.NewTarget(sc.Name, addr, c, sc.Health.Rise, sc.Health.Fall, nil)
+				}
+				if u, err = proxy.NewUpstream(addr, t, topts); err != nil {
+					return nil, fmt.Errorf("service %q: %w", sc.Name, err)
+				}
+				b.upstreams[key] = u
+			}
+			ups = append(ups, u)
+		}
+		snap.Pools[c.Index()] = proxy.NewPool(c, ups)
+	}
+	return snap, nil
+}
+
+// Router returns the router the public handler uses.
+func (b *Board) Router() *proxy.Router { return b.router }
+
+// AddListener adds l to those told of every change.
+func (b *Board) AddListener(l Listener) {
+	b.mu.Lock()
+	b.listeners = append(b.listeners, l)
+	b.mu.Unlock()
+}
+
+// Announce tells the listeners the state every service starts with.
+func (b *Board) Announce() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for _, name := range b.order {
+		rec := b.file.Services[name]
+		b.tell(Change{Service: name, To: rec.Active, From: rec.Previous, Generation: rec.Generation,
+			Reason: Reason(rec.Reason), Actor: rec.ChangedBy, Forced: rec.Forced, At: rec.ChangedAt, Startup: true})
+	}
+}
+
+func (b *Board) tell(c Change) {
+	for _, l := range b.listeners {
+		l.Changed(c)
+	}
+}
+
+// View is a read-only copy of one service's configuration and state.
+type View struct {
+	Config  config.Service
+	Record  state.Record
+	Service *proxy.Service
+}
+
+// View returns the service called name.
+func (b *Board) View(name string) (View, bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	e, ok := b.services[name]
+	if !ok {
+		return View{}, false
+	}
+	return View{Config: e.cfg, Record: b.file.Services[name], Service: e.svc}, true
+}
+
+// Names returns the configured services in config order.
+func (b *Board) Names() []string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return append([]string(nil), b.order...)
+}
+
+// Counts returns the Up, known-Down and total upstreams of one colour.
+func (b *Board) Counts(service string, c config.Color) (up, down, total int) {
+	v, ok := b.View(service)
+	if !ok || !c.Valid() {
+		return 0, 0, 0
+	}
+	return v.Service.Snapshot().Pool(c).Counts()
+}
+
+// Close stops drain timers and closes upstream connections.
+func (b *Board) Close() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for _, e := range b.services {
+		e.svc.Close()
+	}
+}
+

@@ -1,0 +1,32 @@
+// Package switchboard is the one owner of the active colours: the control
+// API, the guard and config reload all ask it, none of them flips by itself.
+// A change checks the gate, persists state.json, publishes the next proxy
+// snapshot and then tells its listeners, all under one mutex.
+package switchboard
+
+import "errors"
+
+// Sentinel errors; a refusal wraps one of them in a *Refusal with the
+// operator-facing message.
+var (
+	ErrUnknownService  = errors.New("unknown service")
+	ErrConflict        = errors.New("state changed meanwhile")
+	ErrTargetUnhealthy = errors.New("target colour is unhealthy")
+	ErrTargetEmpty     = errors.New("target colour has no upstreams")
+	ErrNoPrevious      = errors.New("no previous colour")
+	ErrPersist         = errors.New("state could not be saved")
+)
+
+// Refusal is an error with a message for the operator; errors.Is matches
+// its Kind.
+type Refusal struct {
+	Kind error
+	Msg  string
+}
+
+func (r *Refusal) Error() string { return r.Msg }
+
+// Unwrap returns Kind.
+func (r *Refusal) Unwrap() error { return r.Kind }
+
+func refuse(kind error, msg string) error { return &Refusal{Kind: kind, Msg: msg} }
