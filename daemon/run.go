@@ -124,6 +124,16 @@ func (d *daemon) start(o Options) error {
 	d.board.AddListener(metricsListener{d.metrics})
 	d.board.Announce()
 
+	passed, err := activated()
+	if err != nil {
+		return err
+	}
+	if o.ProxyListener == nil {
+		o.ProxyListener = passed["http"]
+	}
+	if o.ControlListener == nil {
+		o.ControlListener = passed["control"]
+	}
 	d.proxyLn = o.ProxyListener
 	if d.proxyLn == nil {
 		if d.proxyLn, err = listen(cfg.Server.HTTPListen); err != nil {

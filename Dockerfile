@@ -1,0 +1,20 @@
+# Small static non-root image: docker build -t switchd .
+FROM golang:1.26 AS build
+WORKDIR /src
+COPY go.mod go.sum ./
+RUN go mod download
+COPY . .
+ARG VERSION=dev
+RUN CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X switchd/daemon.Version=${VERSION}" -o /out/switchd ./cmd/switchd \
+ && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X switchd/ctl.Version=${VERSION}" -o /out/switchctl ./cmd/switchctl \
+ && mkdir -p /out/state
+
+FROM gcr.io/distroless/static-debian12:nonroot
+COPY --from=build /out/switchd /out/switchctl /usr/local/bin/
+COPY --from=build --chown=65532:65532 /out/state /var/lib/switchd
+COPY config.toml /etc/switchd/config.toml
+USER 65532:65532
+EXPOSE 8080 8443 9180
+VOLUME ["/var/lib/switchd"]
+ENTRYPOINT ["/usr/local/bin/switchd"]
+CMD ["-config", "/etc/switchd/config.toml"]

@@ -1,0 +1,98 @@
+package control
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestBrokerReplayAndDrop(t *testing.T) {
+	b := NewBroker()
+	for i := 0; i < 3; i++ {
+		b.Publish(Event{Type: "flip", Service: "app"})
+	}
+	ch, cancel := b.Subscribe(1) // replay 2 and 3
+	defer cancel()
+	for _, want := range []uint64{2, 3} {
+		if e := <-ch; e.ID != want {
+			t.Fatalf("replayed id %d, want %d", e.ID, want)
+		}
+	}
+	// A subscriber that never reads is dropped instead of blocking Publish.
+	slow, cancelSlow := b.Subscribe(0)
+	defer cancelSlow()
+	done := make(chan struct{})
+	go func() {
+		for i := 0; i < subBuffer+ringSize+10; i++ {
+			b.Publish(Event{Type: "health"})
+		}
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Publish blocked on a slow subscriber")
+	}
+	n := 0
+	for range slow {
+		n++
+	}
+	if n == 0 || n > subBuffer+ringSize {
+		t.Fatalf("slow subscriber got %d events before being dropped", n)
+	}
+}
+
+func TestEventStream(t *testing.T) {
+	b := NewBroker()
+	srv := httptest.NewServer(b)
+	defer srv.Close()
+	defer b.Close()
+	b.Publish(Event{Type: "flip", Service: "app", From: "blue", To: "green", Generation: 1})
+
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "GET", srv.URL+"?service=app", nil)
+	req.Header.Set("Last-Event-ID", "0")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if ct := resp.Header.Get("Content-Type"); ct != "text/event-stream" {
+		t.Fatalf("content type %q", ct)
+	}
+	go func() {
+		time.Sleep(50 * time.Millisecond)
+		b.Publish(Event{Type: "flip", Service: "other"}) // filtered out
+		b.Publish(Event{Type: "guard", Service: "app", From: "green", To: "blue", Detail: "error rate 0.5"})
+	}()
+	sc := bufio.NewScanner(resp.Body)
+	var got []Event
+	var id, typ string
+	for sc.Scan() && len(got) < 1 {
+		line := sc.Text()
+		switch {
+		case strings.HasPrefix(line, "id: "):
+			id = line[4:]
+		case strings.HasPrefix(line, "event: "):
+			typ = line[7:]
+		case strings.HasPrefix(line, "data: "):
+			var e Event
+			if err := json.Unmarshal([]byte(line[6:]), &e); err != nil {
+				t.Fatal(err)
+			}
+			if typ != e.Type || id == "" {
+				t.Fatalf("event line %q / data %+v", typ, e)
+			}
+			got = append(got, e)
+		}
+	}
+	if len(got) != 1 || got[0].Type != "guard" || got[0].ID != 3 || got[0].Time.IsZero() {
+		t.Fatalf("stream gave %+v", got)
+	}
+}
