@@ -1,0 +1,228 @@
+package ctl
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// errHelp asks for the usage on stdout and exit 0.
+var errHelp = flag.ErrHelp
+
+// invocation is a parsed command line.
+type invocation struct {
+	cmd  string
+	args []string // positional arguments after the command
+
+	addr, token string // "": from the environment, else the default
+	json        bool
+	timeout     durationFlag
+	change      changeFlags
+}
+
+// changeFlags are the options of flip, set and rollback.
+type changeFlags struct {
+	expect     string
+	expectGen  uintFlag
+	force      bool
+	reason     string
+	waitStable bool
+}
+
+// commands lists every command with how many positional arguments it takes.
+var commands = map[string]struct{ min, max int }{
+	"status":   {0, 1},
+	"flip":     {0, 1},
+	"set":      {1, 2},
+	"rollback": {0, 1},
+	"wait":     {1, 3},
+	"watch":    {0, 1},
+	"reload":   {0, 0},
+	"version":  {0, 0},
+}
+
+// parseArgs reads global flags up to the command, then the command's
+// arguments with flags (global ones included) anywhere among them: scripts
+// write `switchctl wait app healthy green --timeout 5s` as often as
+// `switchctl --timeout 5s wait app healthy green`.
+func parseArgs(args []string) (*invocation, error) {
+	inv := &invocation{}
+	fs := newFlagSet("switchctl")
+	inv.globals(fs)
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	rest := fs.Args()
+	if len(rest) == 0 {
+		return nil, errors.New("no command")
+	}
+	inv.cmd = rest[0]
+	if inv.cmd == "help" {
+		return nil, errHelp
+	}
+	arity, ok := commands[inv.cmd]
+	if !ok {
+		return nil, fmt.Errorf("unknown command %q", inv.cmd)
+	}
+
+	fs = newFlagSet("switchctl " + inv.cmd)
+	inv.globals(fs)
+	switch inv.cmd {
+	case "flip", "set", "rollback":
+		c := &inv.change
+		fs.StringVar(&c.expect, "expect", "", "")
+		fs.Var(&c.expectGen, "expect-generation", "")
+		fs.BoolVar(&c.force, "force", false, "")
+		fs.StringVar(&c.reason, "reason", "", "")
+		fs.BoolVar(&c.waitStable, "wait-stable", false, "")
+	}
+	pos, err := parseInterleaved(fs, rest[1:])
+	if err != nil {
+		return nil, err
+	}
+	inv.args = pos
+
+	switch n := len(pos); {
+	case n < arity.min:
+		return nil, fmt.Errorf("%s: missing arguments", inv.cmd)
+	case n > arity.max:
+		return nil, fmt.Errorf("%s: too many arguments: %s", inv.cmd, strings.Join(pos, " "))
+	}
+	if inv.change.expect != "" && !isColor(inv.change.expect) {
+		return nil, fmt.Errorf("%s: bad --expect %q: want blue or green", inv.cmd, inv.change.expect)
+	}
+	if inv.timeout.d < 0 {
+		return nil, fmt.Errorf("bad --timeout %s: must not be negative", inv.timeout.d)
+	}
+	return inv, inv.check()
+}
+
+// check validates the positional arguments of set and wait, which say
+// colours and conditions that switchctl can judge without asking.
+func (inv *invocation) check() error {
+	switch inv.cmd {
+	case "set":
+		c := inv.args[len(inv.args)-1]
+		if !isColor(c) {
+			return fmt.Errorf("set: bad colour %q: want blue or green", c)
+		}
+	case "wait":
+		if _, _, err := waitArgs(inv.args); err != nil {
+			return fmt.Errorf("wait: %w", err)
+		}
+	}
+	return nil
+}
+
+// globals registers the flags every command accepts. They may appear on
+// both sides of the command, so each flag set starts from what the
+// previous one parsed.
+func (inv *invocation) globals(fs *flag.FlagSet) {
+	fs.StringVar(&inv.addr, "addr", inv.addr, "")
+	fs.StringVar(&inv.token, "token", inv.token, "")
+	fs.BoolVar(&inv.json, "json", inv.json, "")
+	fs.Var(&inv.timeout, "timeout", "")
+}
+
+func newFlagSet(name string) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	// Errors and usage are printed by run, once and in our words.
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
+	return fs
+}
+
+// parseInterleaved parses flags anywhere in args and returns the positional
+// arguments in order. The flag package stops at the first non-flag, so it
+// is restarted after each one; after "--" everything is positional.
+func parseInterleaved(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		rest := fs.Args()
+		if n := len(args) - len(rest); n > 0 && args[n-1] == "--" {
+			return append(pos, rest...), nil
+		}
+		if len(rest) == 0 {
+			return pos, nil
+		}
+		pos = append(pos, rest[0])
+		args = rest[1:]
+	}
+}
+
+// waitArgs splits wait's arguments into the service ("" when left out) and
+// the API's until value ("healthy:green", "drained:blue", "stable").
+func waitArgs(args []string) (svc, until string, err error) {
+	cond := args
+	switch {
+	case len(args) == 3:
+		svc, cond = args[0], args[1:]
+	case len(args) == 2 && args[0] != "healthy" && args[0] != "drained":
+		svc, cond = args[0], args[1:]
+	}
+	switch {
+	case len(cond) == 1 && cond[0] == "stable":
+		return svc, "stable", nil
+	case len(cond) == 2 && (cond[0] == "healthy" || cond[0] == "drained"):
+		if !isColor(cond[1]) {
+			return "", "", fmt.Errorf("bad colour %q: want blue or green", cond[1])
+		}
+		return svc, cond[0] + ":" + cond[1], nil
+	}
+	return "", "", fmt.Errorf("bad condition %q: want healthy COLOR, drained COLOR or stable", strings.Join(cond, " "))
+}
+
+func isColor(s string) bool { return s == "blue" || s == "green" }
+
+// durationFlag is a duration flag that knows whether it was given, since
+// the default depends on the command. A bare number means seconds.
+type durationFlag struct {
+	d   time.Duration
+	set bool
+}
+
+func (f *durationFlag) String() string {
+	if f == nil || !f.set {
+		return ""
+	}
+	return f.d.String()
+}
+
+func (f *durationFlag) Set(s string) error {
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		n, nerr := strconv.ParseFloat(s, 64)
+		if nerr != nil {
+			return errors.New(`want a duration such as "90s" or "2m"`)
+		}
+		d = time.Duration(n * float64(time.Second))
+	}
+	f.d, f.set = d, true
+	return nil
+}
+
+// uintFlag is an optional unsigned number; nil v means not given.
+type uintFlag struct{ v *uint64 }
+
+func (f *uintFlag) String() string {
+	if f == nil || f.v == nil {
+		return ""
+	}
+	return strconv.FormatUint(*f.v, 10)
+}
+
+func (f *uintFlag) Set(s string) error {
+	n, err := strconv.ParseUint(s, 10, 64)
+	if err != nil {
+		return errors.New("want a generation number")
+	}
+	f.v = &n
+	return nil
+}
