@@ -206,8 +206,8 @@ type UpstreamTLS struct {
 	InsecureSkipVerify bool `toml:"insecure_skip_verify"`
 }
 
-// Notify is one webhook. Not implemented yet: entries are checked, no
-// event is sent.
+// Notify is one webhook: every matching event is POSTed as JSON, retried
+// with backoff; a slow or dead webhook never holds up switchd.
 type Notify struct {
 	// URL receives each event as a JSON POST; absolute http(s). Required.
 	URL string `toml:"url"`

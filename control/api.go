@@ -111,6 +111,15 @@ type GuardStatus struct {
 	WindowErrorRate float64                `json:"window_error_rate"`
 	Colors          map[string]GuardWindow `json:"colors,omitempty"`
 	LastTrip        *GuardTrip             `json:"last_trip"`
+	// Latched is true after an automatic revert: nothing automatic happens
+	// until the next flip.
+	Latched bool `json:"latched"`
+	// Blocked says why a due revert did not happen (the previous colour
+	// was unhealthy); "" if none since the last flip.
+	Blocked string `json:"blocked,omitempty"`
+	// Stability is the watch after the last flip: watching, stable or
+	// reverted.
+	Stability string `json:"stability"`
 }
 
 // GuardWindow is one colour's counts in the guard's window.

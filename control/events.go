@@ -18,7 +18,6 @@ type Broker struct {
 	nextID uint64
 	ring   []Event // the last len(ring) events, oldest first once full
 	start  int
-	full   bool
 	subs   map[chan Event]struct{}
 	closed bool
 	now    func() time.Time

@@ -1,6 +1,8 @@
 package control
 
 import (
+	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -34,7 +36,7 @@ type Options struct {
 	// Events serves GET /v1/events; nil: 404.
 	Events http.Handler
 	// Reload re-reads the config for POST /v1/reload; nil: 404.
-	Reload func() error
+	Reload func(ctx context.Context) error
 	// Version is reported by /healthz.
 	Version string
 	// Logger; nil: no logs.
@@ -49,6 +51,9 @@ type Server struct {
 
 // maxBody caps a control request body; the biggest legitimate one is tiny.
 const maxBody = 64 << 10
+
+// jsonSpace is the whitespace JSON allows around a value (RFC 8259, section 2).
+const jsonSpace = " \t\r\n"
 
 // New returns the API over o.Board.
 func New(o Options) *Server {
@@ -175,14 +180,18 @@ func decodeChange(r *http.Request, needColor bool) (ChangeRequest, switchboard.R
 	if len(body) > maxBody {
 		return req, switchboard.Request{}, fmt.Errorf("body larger than %d bytes", maxBody)
 	}
-	if len(strings.TrimSpace(string(body))) > 0 {
-		dec := json.NewDecoder(strings.NewReader(string(body)))
+	// JSON's own whitespace only: strings.TrimSpace would also take
+	// Unicode spaces (U+00A0, U+0085) for an empty body.
+	if len(bytes.Trim(body, jsonSpace)) > 0 {
+		dec := json.NewDecoder(bytes.NewReader(body))
 		dec.DisallowUnknownFields()
 		if err := dec.Decode(&req); err != nil {
 			return req, switchboard.Request{}, fmt.Errorf("bad JSON body: %v", err)
 		}
-		if dec.More() {
-			return req, switchboard.Request{}, errors.New("bad JSON body: more than one value")
+		// Not dec.More: it reports false for a trailing '}' or ']', so
+		// "{}}" would pass as valid.
+		if len(bytes.Trim(body[dec.InputOffset():], jsonSpace)) > 0 {
+			return req, switchboard.Request{}, errors.New("bad JSON body: data after the JSON value")
 		}
 	}
 	br := switchboard.Request{ExpectGeneration: req.ExpectGeneration, Force: req.Force, Detail: req.Reason}
@@ -236,8 +245,8 @@ func errorStatus(err error) (int, string) {
 	return http.StatusInternalServerError, CodeInternal
 }
 
-func (s *Server) reload(w http.ResponseWriter, _ *http.Request) {
-	if err := s.o.Reload(); err != nil {
+func (s *Server) reload(w http.ResponseWriter, r *http.Request) {
+	if err := s.o.Reload(r.Context()); err != nil {
 		writeError(w, http.StatusBadRequest, CodeBadRequest, err.Error())
 		return
 	}

@@ -4,24 +4,20 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"switchd/config"
+	"switchd/guard"
 	"switchd/metrics"
 	"switchd/proxy"
 )
-
-// recorder is what the guard keeps per service on the request path.
-type recorder interface {
-	Record(c config.Color, isErr bool, latency float64)
-}
 
 // serviceObserver feeds one service's finished requests to metrics (with
 // the series resolved once, not per request) and to the guard.
 type serviceObserver struct {
 	requests [2][len(metrics.Classes)]prometheus.Counter
 	duration [2]prometheus.Observer
-	guard    func(c config.Color, isErr bool, o proxy.Outcome)
+	guard    *guard.Service // nil records nothing
 }
 
-func newServiceObserver(m *metrics.Metrics, name string, guard func(config.Color, bool, proxy.Outcome)) *serviceObserver {
+func newServiceObserver(m *metrics.Metrics, name string, guard *guard.Service) *serviceObserver {
 	o := &serviceObserver{guard: guard}
 	for _, c := range config.Colors {
 		for j, cl := range metrics.Classes {
@@ -41,7 +37,7 @@ func (o *serviceObserver) Observe(out proxy.Outcome) {
 	if out.Class != proxy.ClassCanceled {
 		o.duration[i].Observe(out.Duration.Seconds())
 	}
-	if o.guard != nil {
-		o.guard(out.Color, out.Class.IsError(), out)
+	if out.Class != proxy.ClassCanceled {
+		o.guard.Record(out.Color, out.Class.IsError(), out.Duration)
 	}
 }

@@ -1,6 +1,6 @@
 // Package daemon wires switchd together: state, health, the switchboard,
-// the guard, the public proxy and the control API. cmd/switchd only parses
-// flags and calls Run, which tests call too.
+// the guard, the public proxy, the control API, events and webhooks.
+// cmd/switchd only parses flags and calls Main, whose Run tests call too.
 package daemon
 
 import (
@@ -19,8 +19,10 @@ import (
 
 	"switchd/config"
 	"switchd/control"
+	"switchd/guard"
 	"switchd/health"
 	"switchd/metrics"
+	"switchd/notify"
 	"switchd/proxy"
 	"switchd/state"
 	"switchd/switchboard"
@@ -30,12 +32,18 @@ import (
 type Options struct {
 	// Config is the parsed configuration; required.
 	Config *config.Config
+	// ConfigData is the file's bytes Config came from; with Config.Path it
+	// lets a reload skip a file that did not change. Optional.
+	ConfigData []byte
 	// Logger is the process logger; nil: built from Config.Log.
 	Logger *zap.Logger
+	// Level changes the logger's level on reload; nil: fixed.
+	Level *zap.AtomicLevel
 	// Version is reported by /healthz, build_info and logs.
 	Version string
 	// ProxyListener and ControlListener, when set, are used instead of
-	// listening on the configured addresses (tests, socket activation).
+	// listening on the configured addresses (tests). Sockets passed by
+	// systemd (LISTEN_FDS) are used when these are nil.
 	ProxyListener   net.Listener
 	ControlListener net.Listener
 	// Ready, when set, is called with the bound addresses once serving.
@@ -45,24 +53,31 @@ type Options struct {
 // Run serves until ctx is done, then drains in-flight requests for up to
 // server.shutdown_grace and returns nil. It returns an error when start-up
 // fails (bad state file, a port in use) without having moved any traffic.
+// With Config.Path set, SIGHUP, a change of the file and POST /v1/reload
+// re-read it.
 func Run(ctx context.Context, o Options) error {
 	cfg := o.Config
 	logger := o.Logger
 	if logger == nil {
-		l, _, err := NewLogger(cfg.Log)
+		l, lvl, err := NewLogger(cfg.Log)
 		if err != nil {
 			return err
 		}
-		logger = l
+		logger, o.Level = l, &lvl
 		defer func() { _ = l.Sync() }()
 	}
-	d := &daemon{cfg: cfg, log: logger, version: o.Version}
-	if err := d.start(o); err != nil {
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	d := &daemon{cfg: cfg, cfgPath: cfg.Path, cfgData: o.ConfigData, log: logger, level: o.Level, version: o.Version,
+		reloads: make(chan reloadReq)}
+	if err := d.start(runCtx, o); err != nil {
+		cancel()
 		d.stop()
+		d.wg.Wait()
 		return err
 	}
 	logger.Info("switchd started", zap.String("version", o.Version), zap.Stringer("proxy", d.proxyLn.Addr()),
-		zap.Stringer("control", d.controlLn.Addr()), zap.String("state", d.store.Path()))
+		zap.Stringer("control", d.controlLn.Addr()), zap.String("state", d.store.Path()), zap.String("config", d.cfgPath))
 	if o.Ready != nil {
 		o.Ready(d.proxyLn.Addr(), d.controlLn.Addr())
 	}
@@ -72,19 +87,31 @@ func Run(ctx context.Context, o Options) error {
 	case err = <-d.serveErr:
 		logger.Error("listener failed", zap.Error(err))
 	}
-	d.shutdown()
+	d.shutdown(cancel)
 	return err
 }
 
 type daemon struct {
-	cfg     *config.Config
+	cfg     *config.Config // replaced by the reload loop only
+	cfgPath string
 	log     *zap.Logger
+	level   *zap.AtomicLevel
 	version string
 
-	store   *state.Store
-	metrics *metrics.Metrics
-	monitor *health.Monitor
-	board   *switchboard.Board
+	dataMu  sync.Mutex
+	cfgData []byte // the bytes of the running config file
+
+	store    *state.Store
+	metrics  *metrics.Metrics
+	monitor  *health.Monitor
+	board    *switchboard.Board
+	guard    *guard.Guard
+	broker   *control.Broker
+	handler  *proxy.Handler
+	notifyMu sync.Mutex
+	notifier *notify.Notifier
+
+	reloads chan reloadReq
 
 	proxyLn, controlLn   net.Listener
 	proxySrv, controlSrv *http.Server
@@ -93,22 +120,68 @@ type daemon struct {
 	wg                   sync.WaitGroup
 }
 
-func (d *daemon) start(o Options) error {
+func (d *daemon) loadedData() []byte {
+	d.dataMu.Lock()
+	defer d.dataMu.Unlock()
+	return d.cfgData
+}
+
+func (d *daemon) setLoadedData(b []byte) {
+	d.dataMu.Lock()
+	d.cfgData = b
+	d.dataMu.Unlock()
+}
+
+// published sends an event to the stream and the webhooks.
+func (d *daemon) published(e control.Event) {
+	if d.broker == nil {
+		return
+	}
+	e = d.broker.Publish(e)
+	d.notifyMu.Lock()
+	n := d.notifier
+	d.notifyMu.Unlock()
+	if n != nil {
+		n.Notify(e)
+	}
+}
+
+// setNotify replaces the webhooks; events queued for the old ones are dropped.
+func (d *daemon) setNotify(targets []config.Notify) {
+	var n *notify.Notifier
+	if len(targets) > 0 {
+		n = notify.New(targets, notify.Options{Logger: d.log.Named("notify"), Dropped: d.metrics.NotifyDropped})
+	}
+	d.notifyMu.Lock()
+	old := d.notifier
+	d.notifier = n
+	d.notifyMu.Unlock()
+	if old != nil {
+		old.Close()
+	}
+}
+
+func (d *daemon) start(ctx context.Context, o Options) error {
 	cfg := d.cfg
 	store, file, err := state.Open(cfg.State.Dir)
 	if err != nil {
 		return err
 	}
 	d.store = store
+	d.broker = control.NewBroker()
 	d.metrics = metrics.New(prometheus.NewRegistry(), d.version)
 	d.metrics.Declare(cfg.Services)
 	d.metrics.ReloadOK.Set(1)
 	d.metrics.ReloadTime.SetToCurrentTime()
+	d.setNotify(cfg.Notify)
 
-	d.monitor = health.NewMonitor(health.Options{Logger: d.log.Named("health"), Metrics: d.metrics})
+	d.monitor = health.NewMonitor(health.Options{Logger: d.log.Named("health"), Metrics: d.metrics, Observer: healthEvents{d}})
 	if err := d.monitor.Sync(cfg.Services); err != nil {
 		return err
 	}
+	sw := &switcher{}
+	d.guard = guard.New(guard.Options{Switcher: sw, Health: sw, Logger: d.log.Named("guard"), Events: guardEvents{d}})
+	d.configureGuard(nil, cfg)
 	d.board, err = switchboard.New(cfg, switchboard.Options{
 		Store: store, State: file, Targets: d.monitor, Logger: d.log.Named("switchboard"),
 		Transport: proxy.TransportOptions{
@@ -116,13 +189,20 @@ func (d *daemon) start(o Options) error {
 			ResponseHeaderTimeout: cfg.Server.UpstreamResponseTimeout.D(),
 			MaxIdle:               cfg.Server.UpstreamMaxIdle,
 		},
-		Observer: func(name string) proxy.Observer { return newServiceObserver(d.metrics, name, nil) },
+		Observer: func(name string) proxy.Observer {
+			return newServiceObserver(d.metrics, name, d.guard.Service(name))
+		},
 	})
 	if err != nil {
 		return err
 	}
+	sw.b = d.board
 	d.board.AddListener(metricsListener{d.metrics})
+	d.board.AddListener(guardListener{d.guard})
+	d.board.AddListener(eventsListener{d})
 	d.board.Announce()
+	d.wg.Add(1)
+	go func() { defer d.wg.Done(); d.guard.Run(ctx) }()
 
 	passed, err := activated()
 	if err != nil {
@@ -134,32 +214,31 @@ func (d *daemon) start(o Options) error {
 	if o.ControlListener == nil {
 		o.ControlListener = passed["control"]
 	}
-	d.proxyLn = o.ProxyListener
-	if d.proxyLn == nil {
+	if d.proxyLn = o.ProxyListener; d.proxyLn == nil {
 		if d.proxyLn, err = listen(cfg.Server.HTTPListen); err != nil {
 			return err
 		}
 	}
-	d.controlLn = o.ControlListener
-	if d.controlLn == nil {
+	if d.controlLn = o.ControlListener; d.controlLn == nil {
 		if d.controlLn, err = listen(cfg.Control.Listen); err != nil {
 			return err
 		}
 	}
-	handler := proxy.NewHandler(d.board.Router(), proxy.HandlerOptions{
+	d.handler = proxy.NewHandler(d.board.Router(), proxy.HandlerOptions{
 		Logger: d.log.Named("proxy"), AccessLog: cfg.Log.AccessLog, TrustedProxies: cfg.Server.Trusted,
 	})
 	errLog := log.New(zapWriter{d.log.Named("http")}, "", 0)
 	d.proxySrv = &http.Server{
-		Handler:           handler,
+		Handler:           d.handler,
 		ReadHeaderTimeout: cfg.Server.ReadHeaderTimeout.D(),
 		IdleTimeout:       cfg.Server.IdleTimeout.D(),
 		MaxHeaderBytes:    cfg.Server.MaxHeaderBytes,
 		ErrorLog:          errLog,
 	}
 	api := control.New(control.Options{
-		Board: d.board, Version: d.version, Logger: d.log.Named("control"),
+		Board: d.board, Guard: guardView{d.guard, d.board}, Events: d.broker, Version: d.version, Logger: d.log.Named("control"),
 		Metrics: promhttp.HandlerFor(gathererWithSample(d.metrics, d.board), promhttp.HandlerOpts{}),
+		Reload:  func(rctx context.Context) error { return d.requestReload(rctx, "api") },
 	})
 	controlCtx, cancel := context.WithCancel(context.Background())
 	d.controlCancel = cancel
@@ -168,13 +247,41 @@ func (d *daemon) start(o Options) error {
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       120 * time.Second,
 		ErrorLog:          errLog,
-		// Long-polls end when we shut down instead of holding the exit.
+		// Long-polls and event streams end when we shut down instead of
+		// holding the exit.
 		BaseContext: func(net.Listener) context.Context { return controlCtx },
+	}
+	d.wg.Add(1)
+	go d.reloadLoop(ctx)
+	if d.cfgPath != "" {
+		if d.loadedData() == nil {
+			// Bytes unknown: the first file event reloads once.
+			d.setLoadedData([]byte{})
+		}
+		if err := d.watchFile(ctx); err != nil {
+			d.log.Warn("config file not watched; reload with SIGHUP or the API", zap.Error(err))
+		}
 	}
 	d.serveErr = make(chan error, 2)
 	d.serve(d.proxySrv, d.proxyLn)
 	d.serve(d.controlSrv, d.controlLn)
 	return nil
+}
+
+// configureGuard adds and updates the services of cfg in the guard and
+// removes those only old had.
+func (d *daemon) configureGuard(old, cfg *config.Config) {
+	for _, sc := range cfg.Services {
+		d.guard.Configure(sc.Name, sc.Guard, sc.Health.MinHealthy)
+	}
+	if old == nil {
+		return
+	}
+	for _, sc := range old.Services {
+		if cfg.ServiceByName(sc.Name) == nil {
+			d.guard.Remove(sc.Name)
+		}
+	}
 }
 
 func (d *daemon) serve(srv *http.Server, ln net.Listener) {
@@ -189,14 +296,13 @@ func (d *daemon) serve(srv *http.Server, ln net.Listener) {
 
 // shutdown stops accepting, lets in-flight requests finish for up to
 // shutdown_grace, then closes what is left.
-func (d *daemon) shutdown() {
+func (d *daemon) shutdown(cancel context.CancelFunc) {
 	grace := d.cfg.Server.ShutdownGrace.D()
 	d.log.Info("shutting down", zap.Duration("grace", grace))
-	ctx, cancel := context.WithTimeout(context.Background(), grace)
-	defer cancel()
-	if d.controlCancel != nil {
-		d.controlCancel()
-	}
+	ctx, stop := context.WithTimeout(context.Background(), grace)
+	defer stop()
+	d.controlCancel()
+	d.broker.Close()
 	var wg sync.WaitGroup
 	for _, srv := range []*http.Server{d.proxySrv, d.controlSrv} {
 		wg.Add(1)
@@ -209,6 +315,7 @@ func (d *daemon) shutdown() {
 		}()
 	}
 	wg.Wait()
+	cancel() // guard, reload loop, file watch
 	d.stop()
 	d.wg.Wait()
 	d.log.Info("stopped")
@@ -222,11 +329,22 @@ func (d *daemon) stop() {
 	if d.monitor != nil {
 		d.monitor.Close()
 	}
+	d.setNotifyClosed()
 	if d.proxySrv == nil && d.proxyLn != nil {
 		d.proxyLn.Close()
 	}
 	if d.controlSrv == nil && d.controlLn != nil {
 		d.controlLn.Close()
+	}
+}
+
+func (d *daemon) setNotifyClosed() {
+	d.notifyMu.Lock()
+	n := d.notifier
+	d.notifier = nil
+	d.notifyMu.Unlock()
+	if n != nil {
+		n.Close()
 	}
 }
 

@@ -78,7 +78,7 @@ func New(reg *prometheus.Registry, version string) *Metrics {
 		BuildInfo: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: ns, Name: "build_info",
 			Help: "Always 1; labels carry the build."}, []string{"version", "goversion"}),
 		NotifyDropped: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "notify_dropped_total",
-			Help: "Webhook events dropped because the queue was full or retries ran out."}),
+			Help: "Webhook events not delivered: queue full (oldest dropped), retries exhausted, refused by the webhook, or abandoned at shutdown or reload."}),
 	}
 	reg.MustRegister(m.Requests, m.RequestDuration, m.Inflight, m.ActiveColor, m.Generation, m.Flips,
 		m.UpstreamHealthy, m.HealthChecks, m.GuardTrips, m.ReloadOK, m.ReloadTime, m.BuildInfo, m.NotifyDropped,

@@ -52,7 +52,7 @@ type observerBox struct{ Observer }
 // NewService returns a service that routes by first. obs may be nil.
 func NewService(name string, first *Snapshot, obs Observer) *Service {
 	s := &Service{name: name, timers: map[*time.Timer]struct{}{}}
-	s.snap.Store(first)
+	s.Publish(first)
 	s.SetObserver(obs)
 	return s
 }

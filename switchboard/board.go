@@ -2,7 +2,9 @@ package switchboard
 
 import (
 	"fmt"
+	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -67,6 +69,11 @@ type Board struct {
 	opts   Options
 	log    *zap.Logger
 	router *proxy.Router
+
+	// live maps names to services for readers that must not take mu (the
+	// guard asks for pool health while holding its own lock, and mu's
+	// holders call into the guard).
+	live atomic.Pointer[map[string]*proxy.Service]
 
 	mu        sync.Mutex
 	file      state.File // as persisted
@@ -133,7 +140,17 @@ func New(cfg *config.Config, o Options) (*Board, error) {
 		}
 	}
 	b.router.Set(routes)
+	b.publishLive()
 	return b, nil
+}
+
+// publishLive refreshes the lock-free name → service map. b.mu must be held.
+func (b *Board) publishLive() {
+	m := make(map[string]*proxy.Service, len(b.services))
+	for name, e := range b.services {
+		m[name] = e.svc
+	}
+	b.live.Store(&m)
 }
 
 // snapshot builds the routing state of sc with the colour of rec, reusing
@@ -147,7 +164,12 @@ func (b *Board) snapshot(sc config.Service, rec state.Record) (*proxy.Snapshot, 
 	topts.TLS = tlsConf
 	snap := &proxy.Snapshot{
 		Active: rec.Active, Generation: rec.Generation,
-		PreviewHeader: sc.Preview.Header, PreviewSecret: sc.Preview.Secret,
+		// Canonical here, not only in Publish: proxy.NewService stores the
+		// first snapshot as it is, and the handler looks the header up by
+		// its canonical key. A config's "x-switchd-preview" would otherwise
+		// neither select the idle colour nor be stripped (the secret would
+		// reach the upstream) until the first flip.
+		PreviewHeader: http.CanonicalHeaderKey(sc.Preview.Header), PreviewSecret: sc.Preview.Secret,
 		DrainTimeout: sc.Drain.Timeout.D(),
 	}
 	for _, c := range config.Colors {
@@ -228,12 +250,13 @@ func (b *Board) Names() []string {
 }
 
 // Counts returns the Up, known-Down and total upstreams of one colour.
+// It takes no lock, so the guard may call it while holding its own.
 func (b *Board) Counts(service string, c config.Color) (up, down, total int) {
-	v, ok := b.View(service)
-	if !ok || !c.Valid() {
+	svc := (*b.live.Load())[service]
+	if svc == nil || !c.Valid() {
 		return 0, 0, 0
 	}
-	return v.Service.Snapshot().Pool(c).Counts()
+	return svc.Snapshot().Pool(c).Counts()
 }
 
 // Close stops drain timers and closes upstream connections.
@@ -244,4 +267,3 @@ func (b *Board) Close() {
 		e.svc.Close()
 	}
 }
-

@@ -1,0 +1,209 @@
+package control
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"switchd/config"
+	"switchd/health"
+	"switchd/state"
+	"switchd/switchboard"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// Upstreams of the default test service. No request is sent to them except
+// in the tests that put real backends there.
+var (
+	blueAddrs  = []string{"127.0.0.1:11", "127.0.0.1:12"}
+	greenAddrs = []string{"127.0.0.1:1", "127.0.0.1:2"}
+)
+
+// fakeTargets hands out health targets set by hand (rise = fall = 1).
+type fakeTargets struct {
+	mu sync.Mutex
+	m  map[string]*health.Target
+}
+
+func newFakeTargets() *fakeTargets { return &fakeTargets{m: map[string]*health.Target{}} }
+
+func (f *fakeTargets) Target(service, address string) *health.Target {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	k := service + "\x00" + address
+	if f.m[k] == nil {
+		f.m[k] = health.NewTarget(service, address, config.NoColor, 1, 1, nil)
+	}
+	return f.m[k]
+}
+
+func (f *fakeTargets) up(service string, addrs ...string) {
+	for _, a := range addrs {
+		f.Target(service, a).Record(nil, time.Millisecond, time.Now())
+	}
+}
+
+func (f *fakeTargets) down(service string, err error, addrs ...string) {
+	for _, a := range addrs {
+		f.Target(service, a).Record(err, time.Millisecond, time.Now())
+	}
+}
+
+func service(name string, blue, green []string) config.Service {
+	return config.Service{
+		Name:    name,
+		Initial: config.Blue,
+		Blue:    config.Pool{Upstreams: blue},
+		Green:   config.Pool{Upstreams: green},
+		Health: config.Health{
+			Rise: 1, Fall: 1,
+			MinHealthy: config.MinHealthy{Percent: true, Pct: 100},
+		},
+		Preview: config.Preview{Header: config.DefaultPreviewHeader},
+		Drain:   config.Drain{Timeout: config.Duration(time.Second)},
+	}
+}
+
+// fakeGuard answers Stability and Status as the test sets them.
+type fakeGuard struct {
+	mu        sync.Mutex
+	stability string
+	status    *GuardStatus
+}
+
+func (g *fakeGuard) set(stability string) {
+	g.mu.Lock()
+	g.stability = stability
+	g.mu.Unlock()
+}
+
+func (g *fakeGuard) Stability(string) string {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.stability
+}
+
+func (g *fakeGuard) Status(string) *GuardStatus {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.status
+}
+
+type fixture struct {
+	dir     string
+	targets *fakeTargets
+	board   *switchboard.Board
+	srv     *httptest.Server
+}
+
+type fixtureOptions struct {
+	services []config.Service // default: "app" with two blue, two green upstreams
+	targets  *fakeTargets     // default: every upstream of "app" Up
+	guard    Guard
+}
+
+func newFixture(t *testing.T, o fixtureOptions) *fixture {
+	t.Helper()
+	if o.services == nil {
+		o.services = []config.Service{service("app", blueAddrs, greenAddrs)}
+	}
+	if o.targets == nil {
+		o.targets = newFakeTargets()
+		o.targets.up("app", blueAddrs...)
+		o.targets.up("app", greenAddrs...)
+	}
+	dir := t.TempDir()
+	store, file, err := state.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := switchboard.New(&config.Config{Services: o.services},
+		switchboard.Options{Store: store, State: file, Targets: o.targets})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(b.Close)
+	opts := Options{Board: b, Version: "v1.2.3-test"}
+	if o.guard != nil {
+		opts.Guard = o.guard
+	}
+	srv := httptest.NewServer(New(opts).Handler())
+	t.Cleanup(srv.Close)
+	return &fixture{dir: dir, targets: o.targets, board: b, srv: srv}
+}
+
+// do sends one request and returns the status and body.
+func (f *fixture) do(t *testing.T, method, path, body string, hdr ...string) (int, []byte) {
+	t.Helper()
+	var rd io.Reader
+	if body != "" {
+		rd = strings.NewReader(body)
+	}
+	req, err := http.NewRequest(method, f.srv.URL+path, rd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Set(hdr[i], hdr[i+1])
+	}
+	resp, err := f.srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ct := resp.Header.Get("Content-Type"); method != "HEAD" && ct != "application/json" {
+		t.Errorf("%s %s: Content-Type %q", method, path, ct)
+	}
+	return resp.StatusCode, data
+}
+
+// wantError checks an error answer: status, code and (unless "") message.
+func wantError(t *testing.T, status int, body []byte, wantStatus int, code, msg string) ErrorDetail {
+	t.Helper()
+	var eb ErrorBody
+	dec := json.NewDecoder(strings.NewReader(string(body)))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&eb); err != nil {
+		t.Fatalf("error body %s: %v", body, err)
+	}
+	if status != wantStatus || eb.Error.Code != code {
+		t.Errorf("got %d %q (%s), want %d %q", status, eb.Error.Code, eb.Error.Message, wantStatus, code)
+	}
+	if eb.Error.Message == "" {
+		t.Error("error without a message")
+	}
+	if msg != "" && eb.Error.Message != msg {
+		t.Errorf("message:\n got %q\nwant %q", eb.Error.Message, msg)
+	}
+	return eb.Error
+}
+
+func decode[T any](t *testing.T, body []byte) T {
+	t.Helper()
+	var v T
+	if err := json.Unmarshal(body, &v); err != nil {
+		t.Fatalf("%s: %v", body, err)
+	}
+	return v
+}
+
+func (f *fixture) record(t *testing.T) state.Record {
+	t.Helper()
+	v, ok := f.board.View("app")
+	if !ok {
+		t.Fatal("no service app")
+	}
+	return v.Record
+}

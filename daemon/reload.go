@@ -1,0 +1,211 @@
+package daemon
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/fsnotify/fsnotify"
+	"go.uber.org/zap"
+
+	"switchd/config"
+)
+
+// reloadReq asks the reload loop to re-read the config; the answer goes to
+// reply (nil when nobody waits).
+type reloadReq struct {
+	source string // "signal", "file", "api"
+	reply  chan error
+}
+
+// reloadLoop is the only place a reload happens: SIGHUP, a change of the
+// file and POST /v1/reload all feed it, so two reloads never interleave.
+func (d *daemon) reloadLoop(ctx context.Context) {
+	defer d.wg.Done()
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-hup:
+			_ = d.reload("signal")
+		case r := <-d.reloads:
+			err := d.reload(r.source)
+			if r.reply != nil {
+				r.reply <- err
+			}
+		}
+	}
+}
+
+// requestReload hands a reload to the loop and waits for its outcome.
+func (d *daemon) requestReload(ctx context.Context, source string) error {
+	reply := make(chan error, 1)
+	select {
+	case d.reloads <- reloadReq{source: source, reply: reply}:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	select {
+	case err := <-reply:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// reload re-reads the config file and applies it. A bad file changes
+// nothing: the running config stays, and the failure is logged, counted in
+// config_last_reload_successful and published as an event.
+func (d *daemon) reload(source string) error {
+	err := d.applyFile()
+	ok := err == nil
+	if ok {
+		d.metrics.ReloadOK.Set(1)
+		d.metrics.ReloadTime.SetToCurrentTime()
+		d.log.Info("config reloaded", zap.String("source", source), zap.String("path", d.cfgPath))
+	} else {
+		d.metrics.ReloadOK.Set(0)
+		d.log.Error("config reload failed; keeping the running config", zap.String("source", source),
+			zap.String("path", d.cfgPath), zap.Error(err))
+	}
+	d.published(reloadEvent(ok, source, err))
+	return err
+}
+
+func (d *daemon) applyFile() error {
+	if d.cfgPath == "" {
+		return errors.New("no config file to reload (switchd runs on an embedded config)")
+	}
+	data, err := os.ReadFile(d.cfgPath)
+	if err != nil {
+		return fmt.Errorf("reading %s: %w", d.cfgPath, err)
+	}
+	cfg, err := config.Parse(data, d.cfgPath)
+	if err != nil {
+		return err
+	}
+	if err := d.apply(cfg); err != nil {
+		return err
+	}
+	d.setLoadedData(data)
+	return nil
+}
+
+// apply makes cfg the running configuration, or changes nothing.
+func (d *daemon) apply(cfg *config.Config) error {
+	old := d.cfg
+	if err := d.board.Check(cfg); err != nil {
+		return err
+	}
+	if err := d.monitor.Sync(cfg.Services); err != nil {
+		return err
+	}
+	// New services need their guard recorder before the board builds them.
+	d.configureGuard(nil, cfg)
+	if err := d.board.Apply(cfg); err != nil {
+		_ = d.monitor.Sync(old.Services) // back to what is routed
+		d.configureGuard(cfg, old)
+		return err
+	}
+	d.configureGuard(old, cfg)
+	d.cfg = cfg
+	d.metrics.Declare(cfg.Services)
+	d.handler.SetTrustedProxies(cfg.Server.Trusted)
+	d.handler.SetAccessLog(cfg.Log.AccessLog)
+	if lvl, err := zap.ParseAtomicLevel(cfg.Log.Level); err == nil && d.level != nil {
+		d.level.SetLevel(lvl.Level())
+	}
+	d.setNotify(cfg.Notify)
+	for _, w := range restartOnly(old, cfg) {
+		d.log.Warn("changed setting needs a restart to take effect", zap.String("key", w))
+	}
+	return nil
+}
+
+// restartOnly lists changed settings that a reload cannot apply.
+func restartOnly(a, b *config.Config) []string {
+	var out []string
+	check := func(key string, changed bool) {
+		if changed {
+			out = append(out, key)
+		}
+	}
+	check("server.http_listen", a.Server.HTTPListen != b.Server.HTTPListen)
+	check("server.https_listen", a.Server.HTTPSListen != b.Server.HTTPSListen)
+	check("server.read_header_timeout", a.Server.ReadHeaderTimeout != b.Server.ReadHeaderTimeout)
+	check("server.idle_timeout", a.Server.IdleTimeout != b.Server.IdleTimeout)
+	check("server.max_header_bytes", a.Server.MaxHeaderBytes != b.Server.MaxHeaderBytes)
+	check("server.upstream_* (for upstreams that stay)", a.Server.UpstreamDialTimeout != b.Server.UpstreamDialTimeout ||
+		a.Server.UpstreamResponseTimeout != b.Server.UpstreamResponseTimeout || a.Server.UpstreamMaxIdle != b.Server.UpstreamMaxIdle)
+	check("control.listen", a.Control.Listen != b.Control.Listen)
+	check("state.dir", a.State.Dir != b.State.Dir)
+	check("log.format", a.Log.Format != b.Log.Format)
+	return out
+}
+
+// watchFile reloads when the config file changes. It watches the folder,
+// not the file: editors replace the file by renaming over it, and
+// Kubernetes-style deploys swap a symlink, both of which a watch on the old
+// inode would miss. Events are debounced, and a reload happens only when the
+// bytes differ from the running config.
+func (d *daemon) watchFile(ctx context.Context) error {
+	w, err := fsnotify.NewWatcher()
+	if err != nil {
+		return fmt.Errorf("watching %s: %w", d.cfgPath, err)
+	}
+	dirs := map[string]bool{filepath.Dir(d.cfgPath): true}
+	if real, err := filepath.EvalSymlinks(d.cfgPath); err == nil {
+		dirs[filepath.Dir(real)] = true
+	}
+	for dir := range dirs {
+		if err := w.Add(dir); err != nil {
+			w.Close()
+			return fmt.Errorf("watching %s: %w", dir, err)
+		}
+	}
+	d.wg.Add(1)
+	go func() {
+		defer d.wg.Done()
+		defer w.Close()
+		const settle = 150 * time.Millisecond
+		timer := time.NewTimer(time.Hour)
+		timer.Stop()
+		defer timer.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case _, ok := <-w.Events:
+				if !ok {
+					return
+				}
+				timer.Reset(settle)
+			case err, ok := <-w.Errors:
+				if !ok {
+					return
+				}
+				d.log.Warn("config watch error", zap.Error(err))
+			case <-timer.C:
+				data, err := os.ReadFile(d.cfgPath)
+				if err != nil || bytes.Equal(data, d.loadedData()) {
+					continue // mid-replace, or nothing changed
+				}
+				select {
+				case d.reloads <- reloadReq{source: "file"}:
+				case <-ctx.Done():
+					return
+				}
+			}
+		}
+	}()
+	return nil
+}

@@ -1,0 +1,103 @@
+package daemon
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"switchd/control"
+	"switchd/ctl"
+)
+
+func switchctl(t *testing.T, ctlURL string, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	env := func(k string) string {
+		if k == "SWITCHD_ADDR" {
+			return ctlURL
+		}
+		return ""
+	}
+	code := ctl.Run(ctx, args, env, &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+// TestSwitchctlAgainstDaemon drives the real API with the real client:
+// status, flip, set, a refused flip (exit 3), rollback, wait drained, and
+// flip --wait-stable ending in a revert (exit 4).
+func TestSwitchctlAgainstDaemon(t *testing.T) {
+	blue, green := newFailingBackend(t, "blue"), newFailingBackend(t, "green")
+	in := startRun(t, fmt.Sprintf(baseConfig, t.TempDir(), addrOf(blue.Server), addrOf(green.Server))+
+		fmt.Sprintf(guardSection, "2s", 5, "5s"))
+	waitHealthy(t, in.control, "green")
+
+	code, out, errs := switchctl(t, in.control, "status")
+	if code != 0 || !strings.Contains(out, "app") || !strings.Contains(out, "blue") {
+		t.Fatalf("status: %d %q %q", code, out, errs)
+	}
+	code, out, errs = switchctl(t, in.control, "flip", "--reason", "e2e", "--expect", "blue")
+	if code != 0 || !strings.Contains(out, "green") {
+		t.Fatalf("flip: %d %q %q", code, out, errs)
+	}
+	code, _, errs = switchctl(t, in.control, "flip", "--expect", "blue")
+	if code != 3 || !strings.Contains(errs, "expected blue active") {
+		t.Fatalf("flip with a stale expect: %d %q", code, errs)
+	}
+	code, out, _ = switchctl(t, in.control, "--json", "status", "app")
+	var svc control.Service
+	if err := json.Unmarshal([]byte(out), &svc); code != 0 || err != nil || svc.Active != "green" || svc.Detail != "e2e" {
+		t.Fatalf("--json status: %d %v %+v", code, err, svc)
+	}
+	code, _, errs = switchctl(t, in.control, "wait", "drained", "blue", "--timeout", "5s")
+	if code != 0 {
+		t.Fatalf("wait drained: %d %q", code, errs)
+	}
+	code, _, errs = switchctl(t, in.control, "rollback")
+	if code != 0 {
+		t.Fatalf("rollback: %d %q", code, errs)
+	}
+
+	// Green's pool dies: the gate refuses, switchctl exits 3 and says why.
+	green.Close()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		api(t, "GET", in.control+"/v1/services/app", nil, &svc)
+		if svc.Pools["green"].Healthy == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("green never down")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	code, _, errs = switchctl(t, in.control, "set", "app", "green")
+	if code != 3 || !strings.Contains(errs, "0 of 1 upstreams healthy") {
+		t.Fatalf("set to a dead colour: %d %q", code, errs)
+	}
+	code, _, errs = switchctl(t, in.control, "wait", "app", "healthy", "green", "--timeout", "300ms")
+	if code != 5 {
+		t.Fatalf("wait healthy on a dead colour: %d %q", code, errs)
+	}
+}
+
+// TestSwitchctlWaitStableReverted: flip --wait-stable exits 4 when the guard
+// reverts during the watch.
+func TestSwitchctlWaitStableReverted(t *testing.T) {
+	blue, green := newFailingBackend(t, "blue"), newFailingBackend(t, "green")
+	in := startRun(t, fmt.Sprintf(baseConfig, t.TempDir(), addrOf(blue.Server), addrOf(green.Server))+
+		fmt.Sprintf(guardSection, "2s", 5, "10s"))
+	waitHealthy(t, in.control, "green")
+	green.fail.Store(true)
+	l := startLoad(in.proxy+"/", 50)
+	defer l.end()
+	code, _, errs := switchctl(t, in.control, "flip", "--wait-stable", "--timeout", "10s")
+	if code != 4 || !strings.Contains(errs, "revert") {
+		t.Fatalf("flip --wait-stable: %d %q", code, errs)
+	}
+}

@@ -1,0 +1,128 @@
+package switchboard
+
+import (
+	"fmt"
+	"time"
+
+	"go.uber.org/zap"
+
+	"switchd/config"
+	"switchd/proxy"
+	"switchd/state"
+)
+
+// Check reports whether cfg could be applied: every service's active colour
+// (from state, or initial for a new service) must have upstreams. It
+// changes nothing.
+func (b *Board) Check(cfg *config.Config) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	_, err := b.records(cfg)
+	return err
+}
+
+func (b *Board) records(cfg *config.Config) (map[string]state.Record, error) {
+	out := make(map[string]state.Record, len(cfg.Services))
+	for _, sc := range cfg.Services {
+		rec, ok := b.file.Services[sc.Name]
+		if !ok {
+			rec = state.Record{Active: sc.Initial, Reason: string(Initial), ChangedAt: time.Now().UTC(), ChangedBy: "config"}
+		}
+		if len(sc.Pool(rec.Active).Upstreams) == 0 {
+			return nil, fmt.Errorf("service %q: %s is active and would have no upstreams; flip to the other colour before removing them", sc.Name, rec.Active)
+		}
+		out[sc.Name] = rec
+	}
+	return out, nil
+}
+
+// Apply makes cfg the routing configuration (config reload). A reload never
+// changes an active colour or a generation: kept services keep their state,
+// kept upstreams keep their connections and health, new services start on
+// their state.json colour or initial, removed services stop being routed
+// (their state stays in state.json should they come back). Either all of
+// cfg applies or nothing does.
+func (b *Board) Apply(cfg *config.Config) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	recs, err := b.records(cfg)
+	if err != nil {
+		return err
+	}
+	snaps := make(map[string]*proxy.Snapshot, len(cfg.Services))
+	for _, sc := range cfg.Services {
+		if snaps[sc.Name], err = b.snapshot(sc, recs[sc.Name]); err != nil {
+			return err
+		}
+	}
+
+	// Persist new services first: past this point nothing can fail.
+	added := false
+	file := state.File{Version: 1, Services: make(map[string]state.Record, len(b.file.Services))}
+	for k, v := range b.file.Services {
+		file.Services[k] = v
+	}
+	for name, rec := range recs {
+		if _, ok := file.Services[name]; !ok {
+			file.Services[name] = rec
+			added = true
+		}
+	}
+	if added {
+		if err := b.opts.Store.Save(file); err != nil {
+			return err
+		}
+		b.file = file
+	}
+
+	old := b.services
+	b.services = make(map[string]*entry, len(cfg.Services))
+	b.order = b.order[:0]
+	var routes []proxy.Route
+	for _, sc := range cfg.Services {
+		e := old[sc.Name]
+		if e == nil {
+			var obs proxy.Observer
+			if b.opts.Observer != nil {
+				obs = b.opts.Observer(sc.Name)
+			}
+			e = &entry{svc: proxy.NewService(sc.Name, snaps[sc.Name], obs)}
+			b.log.Info("service added", zap.String("service", sc.Name), zap.Stringer("active", recs[sc.Name].Active))
+		} else {
+			e.svc.Publish(snaps[sc.Name])
+		}
+		e.cfg = sc
+		b.services[sc.Name] = e
+		b.order = append(b.order, sc.Name)
+		routes = append(routes, proxy.Route{Hosts: sc.Hosts, Service: e.svc})
+	}
+	b.router.Set(routes)
+	b.publishLive()
+	for name, e := range old {
+		if _, kept := b.services[name]; !kept {
+			b.log.Info("service removed", zap.String("service", name))
+			e.svc.Close()
+		}
+	}
+	b.pruneUpstreams()
+	return nil
+}
+
+// pruneUpstreams forgets upstreams no pool uses any more and closes their
+// idle connections; requests still in flight to them finish.
+func (b *Board) pruneUpstreams() {
+	used := map[*proxy.Upstream]bool{}
+	for _, e := range b.services {
+		for _, p := range e.svc.Snapshot().Pools {
+			for _, u := range p.Upstreams() {
+				used[u] = true
+			}
+		}
+	}
+	for k, u := range b.upstreams {
+		if !used[u] {
+			delete(b.upstreams, k)
+			u.CloseIdle()
+		}
+	}
+}
