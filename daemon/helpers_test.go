@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -268,3 +269,5 @@ func waitUp(t *testing.T, url string, p *proc) {
 	}
 	t.Fatalf("%s never answered; output:\n%s", url, p.stderr.String())
 }
+
+func runtimeVersion() string { return runtime.Version() }
