@@ -43,6 +43,11 @@ func gathererWithSample(m *metrics.Metrics, b *switchboard.Board) prometheus.Gat
 			snap := v.Service.Snapshot()
 			for _, c := range config.Colors {
 				m.Inflight.WithLabelValues(name, c.String()).Set(float64(v.Service.Inflight(c)))
+				panicking := 0.0
+				if snap.Pool(c).Panic() {
+					panicking = 1
+				}
+				m.PoolPanic.WithLabelValues(name, c.String()).Set(panicking)
 				for _, u := range snap.Pool(c).Upstreams() {
 					up := 0.0
 					if u.Health().State() == health.Up {

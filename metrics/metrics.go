@@ -34,6 +34,7 @@ type Metrics struct {
 	Flips           *prometheus.CounterVec   // service, reason
 	UpstreamHealthy *prometheus.GaugeVec     // service, color, upstream
 	HealthChecks    *prometheus.CounterVec   // service, color, result
+	PoolPanic       *prometheus.GaugeVec     // service, color
 	GuardTrips      *prometheus.CounterVec   // service
 	ReloadOK        prometheus.Gauge
 	ReloadTime      prometheus.Gauge
@@ -69,6 +70,8 @@ func New(reg *prometheus.Registry, version string) *Metrics {
 			[]string{"service", "color", "upstream"}),
 		HealthChecks: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "health_checks_total",
 			Help: "Active health checks by result (pass, fail)."}, []string{"service", "color", "result"}),
+		PoolPanic: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: ns, Name: "pool_panic",
+			Help: "1 when no upstream of the pool is healthy, so traffic goes to all of them."}, []string{"service", "color"}),
 		GuardTrips: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "guard_trips_total",
 			Help: "Automatic reverts made by the guard's error or latency trigger."}, []string{"service"}),
 		ReloadOK: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Name: "config_last_reload_successful",
@@ -81,7 +84,7 @@ func New(reg *prometheus.Registry, version string) *Metrics {
 			Help: "Webhook events not delivered: queue full (oldest dropped), retries exhausted, refused by the webhook, or abandoned at shutdown or reload."}),
 	}
 	reg.MustRegister(m.Requests, m.RequestDuration, m.Inflight, m.ActiveColor, m.Generation, m.Flips,
-		m.UpstreamHealthy, m.HealthChecks, m.GuardTrips, m.ReloadOK, m.ReloadTime, m.BuildInfo, m.NotifyDropped,
+		m.UpstreamHealthy, m.HealthChecks, m.PoolPanic, m.GuardTrips, m.ReloadOK, m.ReloadTime, m.BuildInfo, m.NotifyDropped,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m.BuildInfo.WithLabelValues(version, runtime.Version()).Set(1)
 	return m
@@ -101,6 +104,7 @@ func (m *Metrics) Declare(svcs []config.Service) {
 			cs := c.String()
 			m.ActiveColor.WithLabelValues(s.Name, cs)
 			m.Inflight.WithLabelValues(s.Name, cs)
+			m.PoolPanic.WithLabelValues(s.Name, cs)
 			m.RequestDuration.WithLabelValues(s.Name, cs)
 			for _, cl := range Classes {
 				m.Requests.WithLabelValues(s.Name, cs, cl)

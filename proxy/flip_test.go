@@ -3,6 +3,7 @@ package proxy
 import (
 	"context"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"sync"
@@ -274,5 +275,40 @@ func TestWebSocketSurvivesFlipBack(t *testing.T) {
 	time.Sleep(300 * time.Millisecond)
 	if n := f.svc.Upgraded(config.Blue); n != 1 {
 		t.Fatalf("upgraded connections to blue = %d after flipping back, want 1", n)
+	}
+}
+
+// TestFlipClosesIdleConnectionsToOldColour: after Retire, the kept-alive
+// connections to the old colour's upstreams are closed, not left to linger.
+func TestFlipClosesIdleConnectionsToOldColour(t *testing.T) {
+	var closed atomic.Int64
+	blue := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.WriteString(w, "blue")
+	}))
+	blue.Config.ConnState = func(c net.Conn, s http.ConnState) {
+		if s == http.StateClosed {
+			closed.Add(1)
+		}
+	}
+	blue.Start()
+	defer blue.Close()
+	green := backend(t, "green")
+	f := newFixture(t, upstreams(t, []string{hostOf(blue)}, health.Up, TransportOptions{}),
+		upstreams(t, []string{hostOf(green)}, health.Up, TransportOptions{}), nil, HandlerOptions{})
+	for i := 0; i < 3; i++ {
+		get(t, f.front.Client(), f.front.URL, nil)
+	}
+	if closed.Load() != 0 {
+		t.Fatalf("%d blue connections closed before the flip", closed.Load())
+	}
+	cur := f.svc.Snapshot()
+	f.svc.Publish(cur.With(config.Green, 2))
+	f.svc.Retire(config.Blue, time.Minute)
+	deadline := time.Now().Add(2 * time.Second)
+	for closed.Load() == 0 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if closed.Load() == 0 {
+		t.Fatal("the idle connection to blue is still open after the flip")
 	}
 }
