@@ -70,9 +70,9 @@ type Board struct {
 	log    *zap.Logger
 	router *proxy.Router
 
-	// live maps names to services for readers that must not take mu (the
-	// guard asks for pool health while holding its own lock, and mu's
-	// holders call into the guard).
+	// live maps names to services for readers that should not wait for mu:
+	// the guard polls pool health every tick, and a flip holds mu through
+	// an fsync.
 	live atomic.Pointer[map[string]*proxy.Service]
 
 	mu        sync.Mutex
