@@ -1,6 +1,7 @@
 package control
 
 import (
+	"context"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -108,6 +109,7 @@ type fixtureOptions struct {
 	services []config.Service // default: "app" with two blue, two green upstreams
 	targets  *fakeTargets     // default: every upstream of "app" Up
 	guard    Guard
+	tokens   *Tokens
 }
 
 func newFixture(t *testing.T, o fixtureOptions) *fixture {
@@ -131,7 +133,7 @@ func newFixture(t *testing.T, o fixtureOptions) *fixture {
 		t.Fatal(err)
 	}
 	t.Cleanup(b.Close)
-	opts := Options{Board: b, Version: "v1.2.3-test"}
+	opts := Options{Board: b, Version: "v1.2.3-test", Tokens: o.tokens, Reload: func(context.Context) error { return nil }}
 	if o.guard != nil {
 		opts.Guard = o.guard
 	}

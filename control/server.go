@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"sync/atomic"
 
 	"go.uber.org/zap"
 
@@ -41,12 +42,16 @@ type Options struct {
 	Version string
 	// Logger; nil: no logs.
 	Logger *zap.Logger
+	// Tokens, when set, are required (Authorization: Bearer) on every
+	// endpoint but /healthz and /metrics; nil: no authentication.
+	Tokens *Tokens
 }
 
 // Server is the control API. Create it with New; serve Handler.
 type Server struct {
-	o   Options
-	mux *http.ServeMux
+	o      Options
+	mux    *http.ServeMux
+	tokens atomic.Pointer[Tokens]
 }
 
 // maxBody caps a control request body; the biggest legitimate one is tiny.
@@ -61,21 +66,22 @@ func New(o Options) *Server {
 		o.Logger = zap.NewNop()
 	}
 	s := &Server{o: o, mux: http.NewServeMux()}
-	s.route("/healthz", "GET", s.healthz)
-	s.route("/v1/services", "GET", s.list)
-	s.route("/v1/services/{name}", "GET", s.get)
-	s.route("/v1/services/{name}/flip", "POST", s.flip)
-	s.route("/v1/services/{name}/activate", "POST", s.activate)
-	s.route("/v1/services/{name}/rollback", "POST", s.rollback)
-	s.route("/v1/services/{name}/wait", "GET", s.wait)
+	s.tokens.Store(o.Tokens)
+	s.route("/healthz", "GET", RoleNone, s.healthz)
+	s.route("/v1/services", "GET", RoleRead, s.list)
+	s.route("/v1/services/{name}", "GET", RoleRead, s.get)
+	s.route("/v1/services/{name}/flip", "POST", RoleOperate, s.flip)
+	s.route("/v1/services/{name}/activate", "POST", RoleOperate, s.activate)
+	s.route("/v1/services/{name}/rollback", "POST", RoleOperate, s.rollback)
+	s.route("/v1/services/{name}/wait", "GET", RoleRead, s.wait)
 	if o.Metrics != nil {
-		s.route("/metrics", "GET", o.Metrics.ServeHTTP)
+		s.route("/metrics", "GET", RoleNone, o.Metrics.ServeHTTP)
 	}
 	if o.Events != nil {
-		s.route("/v1/events", "GET", o.Events.ServeHTTP)
+		s.route("/v1/events", "GET", RoleRead, o.Events.ServeHTTP)
 	}
 	if o.Reload != nil {
-		s.route("/v1/reload", "POST", s.reload)
+		s.route("/v1/reload", "POST", RoleAdmin, s.reload)
 	}
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, CodeNotFound, fmt.Sprintf("no endpoint %s", r.URL.Path))
@@ -86,13 +92,20 @@ func New(o Options) *Server {
 // Handler returns the API's http.Handler.
 func (s *Server) Handler() http.Handler { return s.mux }
 
-// route registers h for one method; any other method gets a JSON 405, so
-// that a mutation can never happen through GET.
-func (s *Server) route(pattern, method string, h http.HandlerFunc) {
+// SetTokens replaces the credentials (on reload); nil turns authentication off.
+func (s *Server) SetTokens(t *Tokens) { s.tokens.Store(t) }
+
+// route registers h for one method and role; any other method gets a JSON
+// 405, so that a mutation can never happen through GET.
+func (s *Server) route(pattern, method string, need Role, h http.HandlerFunc) {
 	s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != method && !(method == "GET" && r.Method == "HEAD") {
 			w.Header().Set("Allow", method)
 			writeError(w, http.StatusMethodNotAllowed, CodeMethod, fmt.Sprintf("%s needs %s, not %s", r.URL.Path, method, r.Method))
+			return
+		}
+		r, ok := s.authorize(w, r, need)
+		if !ok {
 			return
 		}
 		h(w, r)
@@ -218,13 +231,21 @@ func decodeChange(r *http.Request, needColor bool) (ChangeRequest, switchboard.R
 	return req, br, nil
 }
 
-// actor names who asks: the authenticated token's name (later), else the
-// X-Switchd-Actor header a client sent, else "api".
+// actor names who asks: the authenticated token's name, else the
+// X-Switchd-Actor header a client sent (only trusted without tokens), else
+// "api".
 func actor(r *http.Request) string {
+	if tok, ok := r.Context().Value(tokenKey{}).(Token); ok {
+		return tok.Name
+	}
 	if a := r.Header.Get("X-Switchd-Actor"); a != "" && len(a) <= 64 && !strings.ContainsAny(a, "\r\n") {
 		return a
 	}
 	return "api"
+}
+
+func contextWithToken(r *http.Request, t Token) context.Context {
+	return context.WithValue(r.Context(), tokenKey{}, t)
 }
 
 func errorStatus(err error) (int, string) {

@@ -12,6 +12,7 @@ import (
 	"go.uber.org/zap"
 
 	"switchd/config"
+	"switchd/control"
 )
 
 // Version is the build's version, set with -ldflags "-X switchd/daemon.Version=…".
@@ -33,6 +34,8 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			return 0
 		case "validate":
 			return validate(args[1:], stdout, stderr)
+		case "token":
+			return token(args[1:], stdout, stderr)
 		}
 	}
 	fs := flag.NewFlagSet("switchd", flag.ContinueOnError)
@@ -40,7 +43,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	path := fs.String("config", DefaultConfigPath, "configuration file")
 	demo := fs.Bool("demo", false, "run the built-in demo: two upstreams, proxy on 127.0.0.1:8080, control on 127.0.0.1:9180")
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "usage: switchd [-config FILE] [-demo]\n       switchd validate [-config FILE]\n       switchd version\n")
+		fmt.Fprint(stderr, usage)
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -69,6 +72,54 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
+const usage = `usage: switchd [-config FILE] [-demo]
+       switchd validate [-config FILE]
+       switchd token add NAME ROLE [-file TOKENS_FILE] [-config FILE]
+       switchd version
+`
+
+// token implements "switchd token add NAME ROLE -file F": it appends the
+// token's hash to the tokens file and prints the secret, alone, on stdout.
+func token(args []string, stdout, stderr io.Writer) int {
+	if len(args) < 3 || args[0] != "add" {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	name, roleName := args[1], args[2]
+	fs := flag.NewFlagSet("switchd token add", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	file := fs.String("file", "", "tokens file (default: [control].tokens_file of -config)")
+	path := fs.String("config", DefaultConfigPath, "configuration file, for its tokens_file")
+	if err := fs.Parse(args[3:]); err != nil || fs.NArg() > 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	role, err := control.ParseRole(roleName)
+	if err != nil {
+		fmt.Fprintf(stderr, "switchd: %v\n", err)
+		return 2
+	}
+	if *file == "" {
+		cfg, err := config.Load(*path)
+		if err != nil {
+			fmt.Fprintf(stderr, "switchd: no -file, and the config gives none: %v\n", err)
+			return 1
+		}
+		if *file = cfg.Control.TokensFile; *file == "" {
+			fmt.Fprintf(stderr, "switchd: no -file, and %s sets no control.tokens_file\n", *path)
+			return 1
+		}
+	}
+	secret, err := control.AddToken(*file, name, role)
+	if err != nil {
+		fmt.Fprintf(stderr, "switchd: %v\n", err)
+		return 1
+	}
+	fmt.Fprintln(stdout, secret)
+	fmt.Fprintf(stderr, "switchd: token %q (%s) added to %s; reload switchd to use it\n", name, role, *file)
+	return 0
+}
+
 func validate(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("switchd validate", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -76,7 +127,11 @@ func validate(args []string, stdout, stderr io.Writer) int {
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	if _, err := config.Load(*path); err != nil {
+	cfg, err := config.Load(*path)
+	if err == nil {
+		_, err = loadTokens(cfg.Control)
+	}
+	if err != nil {
 		fmt.Fprintf(stderr, "%v\n", err)
 		fmt.Fprintf(stderr, "switchd: %s: configuration is invalid\n", *path)
 		return 1

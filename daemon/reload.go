@@ -103,6 +103,10 @@ func (d *daemon) applyFile() error {
 // apply makes cfg the running configuration, or changes nothing.
 func (d *daemon) apply(cfg *config.Config) error {
 	old := d.cfg
+	tokens, err := loadTokens(cfg.Control)
+	if err != nil {
+		return err
+	}
 	if err := d.board.Check(cfg); err != nil {
 		return err
 	}
@@ -117,6 +121,7 @@ func (d *daemon) apply(cfg *config.Config) error {
 		return err
 	}
 	d.configureGuard(old, cfg)
+	d.api.SetTokens(tokens)
 	d.cfg = cfg
 	d.metrics.Declare(cfg.Services)
 	d.handler.SetTrustedProxies(cfg.Server.Trusted)

@@ -108,6 +108,7 @@ type daemon struct {
 	guard    *guard.Guard
 	broker   *control.Broker
 	handler  *proxy.Handler
+	api      *control.Server
 	notifyMu sync.Mutex
 	notifier *notify.Notifier
 
@@ -235,7 +236,11 @@ func (d *daemon) start(ctx context.Context, o Options) error {
 		MaxHeaderBytes:    cfg.Server.MaxHeaderBytes,
 		ErrorLog:          errLog,
 	}
-	api := control.New(control.Options{
+	tokens, err := loadTokens(cfg.Control)
+	if err != nil {
+		return err
+	}
+	d.api = control.New(control.Options{Tokens: tokens,
 		Board: d.board, Guard: guardView{d.guard, d.board}, Events: d.broker, Version: d.version, Logger: d.log.Named("control"),
 		Metrics: promhttp.HandlerFor(gathererWithSample(d.metrics, d.board), promhttp.HandlerOpts{}),
 		Reload:  func(rctx context.Context) error { return d.requestReload(rctx, "api") },
@@ -243,7 +248,7 @@ func (d *daemon) start(ctx context.Context, o Options) error {
 	controlCtx, cancel := context.WithCancel(context.Background())
 	d.controlCancel = cancel
 	d.controlSrv = &http.Server{
-		Handler:           api.Handler(),
+		Handler:           d.api.Handler(),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       120 * time.Second,
 		ErrorLog:          errLog,
@@ -266,6 +271,14 @@ func (d *daemon) start(ctx context.Context, o Options) error {
 	d.serve(d.proxySrv, d.proxyLn)
 	d.serve(d.controlSrv, d.controlLn)
 	return nil
+}
+
+// loadTokens reads [control].tokens_file; nil when there is none.
+func loadTokens(c config.Control) (*control.Tokens, error) {
+	if c.TokensFile == "" {
+		return nil, nil
+	}
+	return control.LoadTokens(c.TokensFile)
 }
 
 // configureGuard adds and updates the services of cfg in the guard and
