@@ -1,6 +1,7 @@
 package control
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"strings"
@@ -51,7 +52,7 @@ func TestAuthorization(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := newFixture(t, fixtureOptions{tokens: toks})
+	f := newFixture(t, fixtureOptions{tokens: toks, reload: func(context.Context) error { return nil }})
 	bearer := func(name string) []string {
 		if name == "" {
 			return nil

@@ -110,6 +110,7 @@ type fixtureOptions struct {
 	targets  *fakeTargets     // default: every upstream of "app" Up
 	guard    Guard
 	tokens   *Tokens
+	reload   func(context.Context) error
 }
 
 func newFixture(t *testing.T, o fixtureOptions) *fixture {
@@ -133,7 +134,7 @@ func newFixture(t *testing.T, o fixtureOptions) *fixture {
 		t.Fatal(err)
 	}
 	t.Cleanup(b.Close)
-	opts := Options{Board: b, Version: "v1.2.3-test", Tokens: o.tokens, Reload: func(context.Context) error { return nil }}
+	opts := Options{Board: b, Version: "v1.2.3-test", Tokens: o.tokens, Reload: o.reload}
 	if o.guard != nil {
 		opts.Guard = o.guard
 	}

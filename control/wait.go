@@ -61,7 +61,8 @@ func (s *Server) wait(w http.ResponseWriter, r *http.Request) {
 		case <-r.Context().Done():
 			return
 		case <-deadline.C:
-			writeError(w, http.StatusRequestTimeout, CodeTimeout, fmt.Sprintf("%s: %s not reached within %s", v.Config.Name, until, timeout))
+			_, why := cond(v)
+			writeError(w, http.StatusRequestTimeout, CodeTimeout, fmt.Sprintf("%s: %s not reached in time (%s)", v.Config.Name, until, why))
 			return
 		case <-tick.C:
 		}
@@ -89,17 +90,25 @@ func (s *Server) condition(name, until string) (condFunc, error) {
 		if kind == "healthy" {
 			return func(v switchboard.View) (verdict, string) {
 				up, _, total := v.Service.Snapshot().Pool(c).Counts()
-				if total > 0 && up >= v.Config.Health.MinHealthy.Need(total) {
+				need := v.Config.Health.MinHealthy.Need(total)
+				if total > 0 && up >= need {
 					return reached, ""
 				}
-				return pending, ""
+				if total == 0 {
+					return pending, fmt.Sprintf("%s has no upstreams", c)
+				}
+				return pending, fmt.Sprintf("%s: %d of %d upstreams healthy, %d needed", c, up, total, need)
 			}, nil
 		}
 		return func(v switchboard.View) (verdict, string) {
-			if v.Record.Active != c && v.Service.Inflight(c) == 0 {
-				return reached, ""
+			n := v.Service.Inflight(c)
+			switch {
+			case v.Record.Active == c:
+				return pending, fmt.Sprintf("%s is the active colour", c)
+			case n > 0:
+				return pending, fmt.Sprintf("%s: %d requests in flight", c, n)
 			}
-			return pending, ""
+			return reached, ""
 		}, nil
 	case "stable":
 		if arg != "" {
@@ -120,7 +129,10 @@ func (s *Server) condition(name, until string) (condFunc, error) {
 				}
 				return failed, msg
 			}
-			return pending, ""
+			if g := s.o.Guard.Status(name); g != nil && g.ArmedUntil != nil {
+				return pending, fmt.Sprintf("the guard watches %s until %s", v.Record.Active, g.ArmedUntil.Format(time.RFC3339))
+			}
+			return pending, fmt.Sprintf("the guard watches %s", v.Record.Active)
 		}, nil
 	}
 	return nil, fmt.Errorf("until: want healthy:COLOR, drained:COLOR or stable, not %q", until)

@@ -121,7 +121,7 @@ func TestWaitTimeout(t *testing.T) {
 	start := time.Now()
 	status, body := f.do(t, "GET", "/v1/services/app/wait?until=healthy:green&timeout=150ms", "")
 	d := time.Since(start)
-	wantError(t, status, body, http.StatusRequestTimeout, CodeTimeout, "app: healthy:green not reached within 150ms")
+	wantError(t, status, body, http.StatusRequestTimeout, CodeTimeout, "app: healthy:green not reached in time (green: 0 of 2 upstreams healthy, 2 needed)")
 	if d < 150*time.Millisecond || d > 5*time.Second {
 		t.Errorf("answered after %v, want about 150ms", d)
 	}

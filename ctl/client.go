@@ -25,6 +25,7 @@ type client struct {
 	base  string // URL prefix of every path, "http://switchd" for a unix socket
 	addr  string // as the user gave it, for messages
 	token string
+	actor string // sent as X-Switchd-Actor; "" sends none
 	tr    *http.Transport
 	hc    *http.Client
 	opts  options
@@ -121,6 +122,9 @@ func (c *client) do(ctx context.Context, method, path string, body []byte, heade
 	}
 	if c.token != "" {
 		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
+	if c.actor != "" {
+		req.Header.Set("X-Switchd-Actor", c.actor)
 	}
 	for k, v := range header {
 		req.Header[k] = v

@@ -146,6 +146,11 @@ func run(ctx context.Context, args []string, env func(string) string, stdout, st
 		token = env("SWITCHD_TOKEN")
 	}
 	r.c, err = newClient(addr, token, opts)
+	if err == nil {
+		// Who flips shows in state.json and logs as changed_by, unless the
+		// server knows better from a token.
+		r.c.actor = firstNonEmpty(env("SWITCHD_ACTOR"), env("USER"), env("LOGNAME"))
+	}
 	if err != nil {
 		fmt.Fprintf(stderr, "switchctl: %v\n\n%s", err, usage)
 		return exitUsage
@@ -256,4 +261,13 @@ func classify(ctx context.Context, svc string, err error) (int, string) {
 		return classify(context.Background(), svc, context.Cause(ctx))
 	}
 	return exitFailed, err.Error()
+}
+
+func firstNonEmpty(s ...string) string {
+	for _, v := range s {
+		if v != "" {
+			return v
+		}
+	}
+	return ""
 }

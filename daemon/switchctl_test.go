@@ -19,8 +19,11 @@ func switchctl(t *testing.T, ctlURL string, args ...string) (int, string, string
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	env := func(k string) string {
-		if k == "SWITCHD_ADDR" {
+		switch k {
+		case "SWITCHD_ADDR":
 			return ctlURL
+		case "SWITCHD_ACTOR":
+			return "ci-bot"
 		}
 		return ""
 	}
@@ -51,7 +54,7 @@ func TestSwitchctlAgainstDaemon(t *testing.T) {
 	}
 	code, out, _ = switchctl(t, in.control, "--json", "status", "app")
 	var svc control.Service
-	if err := json.Unmarshal([]byte(out), &svc); code != 0 || err != nil || svc.Active != "green" || svc.Detail != "e2e" {
+	if err := json.Unmarshal([]byte(out), &svc); code != 0 || err != nil || svc.Active != "green" || svc.Detail != "e2e" || svc.ChangedBy != "ci-bot" {
 		t.Fatalf("--json status: %d %v %+v", code, err, svc)
 	}
 	code, _, errs = switchctl(t, in.control, "wait", "drained", "blue", "--timeout", "5s")
