@@ -166,6 +166,9 @@ type changeFunc func(name string, req ChangeRequest, br switchboard.Request) (sw
 
 func (s *Server) mutate(w http.ResponseWriter, r *http.Request, needColor bool, do changeFunc) {
 	name := r.PathValue("name")
+	if _, ok := s.view(w, r); !ok {
+		return // 404 before complaining about the body
+	}
 	req, br, err := decodeChange(r, needColor)
 	if err != nil {
 		writeError(w, http.StatusBadRequest, CodeBadRequest, err.Error())
@@ -260,6 +263,8 @@ func errorStatus(err error) (int, string) {
 		return http.StatusConflict, CodeTargetEmpty
 	case errors.Is(err, switchboard.ErrNoPrevious):
 		return http.StatusConflict, CodeNoPrevious
+	case errors.Is(err, switchboard.ErrBadColor):
+		return http.StatusBadRequest, CodeBadRequest
 	case errors.Is(err, switchboard.ErrPersist):
 		return http.StatusInternalServerError, CodePersist
 	}

@@ -43,10 +43,12 @@ func (s *Server) wait(w http.ResponseWriter, r *http.Request) {
 	defer deadline.Stop()
 	tick := time.NewTicker(pollEvery)
 	defer tick.Stop()
+	name := v.Config.Name
 	for {
-		v, ok := s.o.Board.View(v.Config.Name)
+		// The name is kept outside: a View that is not ok is empty.
+		v, ok := s.o.Board.View(name)
 		if !ok {
-			writeError(w, http.StatusNotFound, CodeNotFound, fmt.Sprintf("service %q was removed", v.Config.Name))
+			writeError(w, http.StatusNotFound, CodeNotFound, fmt.Sprintf("service %q was removed", name))
 			return
 		}
 		switch verdict, msg := cond(v); verdict {

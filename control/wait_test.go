@@ -321,3 +321,23 @@ func TestWaitClientGone(t *testing.T) {
 	}
 	// srv.Close in Cleanup waits for the handler; it must not take 10m.
 }
+
+// TestWaitServiceRemoved: a reload that removes the service ends a wait on
+// it with 404, naming the service.
+func TestWaitServiceRemoved(t *testing.T) {
+	tg := newFakeTargets()
+	tg.up("app", blueAddrs...)
+	other := service("other", []string{"127.0.0.1:51"}, nil)
+	other.Hosts = []string{"other.example.com"}
+	app := service("app", blueAddrs, greenAddrs)
+	app.Hosts = []string{"app.example.com"}
+	f := newFixture(t, fixtureOptions{targets: tg, services: []config.Service{app, other}})
+
+	ch := f.startWait(t, "/v1/services/app/wait?until=healthy:green&timeout=10s")
+	notYet(t, ch, 100*time.Millisecond, "green is down")
+	if err := f.board.Apply(&config.Config{Services: []config.Service{other}}); err != nil {
+		t.Fatal(err)
+	}
+	r := receive(t, ch)
+	wantError(t, r.status, r.body, http.StatusNotFound, CodeNotFound, `service "app" was removed`)
+}

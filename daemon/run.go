@@ -153,13 +153,16 @@ func (d *daemon) setNotify(targets []config.Notify) {
 	if len(targets) > 0 {
 		n = notify.New(targets, notify.Options{Logger: d.log.Named("notify"), Dropped: d.metrics.NotifyDropped})
 	}
+	d.swapNotifier(n)
+}
+
+// swapNotifier installs n (nil: none) and closes the one it replaces.
+func (d *daemon) swapNotifier(n *notify.Notifier) {
 	d.notifyMu.Lock()
 	old := d.notifier
 	d.notifier = n
 	d.notifyMu.Unlock()
-	if old != nil {
-		old.Close()
-	}
+	old.Close() // nil-safe
 }
 
 func (d *daemon) start(ctx context.Context, o Options) error {
@@ -342,22 +345,12 @@ func (d *daemon) stop() {
 	if d.monitor != nil {
 		d.monitor.Close()
 	}
-	d.setNotifyClosed()
+	d.swapNotifier(nil)
 	if d.proxySrv == nil && d.proxyLn != nil {
 		d.proxyLn.Close()
 	}
 	if d.controlSrv == nil && d.controlLn != nil {
 		d.controlLn.Close()
-	}
-}
-
-func (d *daemon) setNotifyClosed() {
-	d.notifyMu.Lock()
-	n := d.notifier
-	d.notifier = nil
-	d.notifyMu.Unlock()
-	if n != nil {
-		n.Close()
 	}
 }
 

@@ -160,8 +160,9 @@ func (s *Store) Path() string { return s.path }
 // the previous state.json is untouched; the error names the state file and
 // the failing step ("state: write /x/state.json: no space left on device").
 // If only the final fsync of the folder fails, state.json already holds f
-// but may not survive a power loss; the caller should treat the save as
-// failed.
+// but may not survive a power loss: the error then wraps ErrNotDurable, and
+// the caller should go on as if f were saved (it is what a restart reads)
+// and warn.
 func (s *Store) Save(f File) error {
 	data, err := Encode(f)
 	if err != nil {
@@ -223,10 +224,20 @@ func (s *Store) write(data []byte) (err error) {
 	// The rename lives in the folder's entry table; until that is fsynced a
 	// crash can bring back the old state.json after we have reported success.
 	if err := s.syncDir(s.dir); err != nil {
-		return fail("fsync folder", err)
+		return notDurable{fail("fsync folder", err)}
 	}
 	return nil
 }
+
+// ErrNotDurable marks a Save whose new state.json is in place but whose
+// folder could not be fsynced.
+var ErrNotDurable = errors.New("state saved but not yet durable")
+
+type notDurable struct{ error }
+
+func (e notDurable) Unwrap() error { return e.error }
+
+func (e notDurable) Is(target error) bool { return target == ErrNotDurable }
 
 func syncDir(dir string) error {
 	d, err := os.Open(dir)

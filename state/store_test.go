@@ -390,6 +390,9 @@ func TestSaveDirSyncFails(t *testing.T) {
 	if err == nil || err.Error() != want {
 		t.Fatalf("Save error = %v, want %q", err, want)
 	}
+	if !errors.Is(err, ErrNotDurable) || !errors.Is(err, syscall.EIO) {
+		t.Fatalf("Save error %v is not ErrNotDurable wrapping EIO", err)
+	}
 	// The rename has happened: the new contents are there (as documented),
 	// and the temp file is gone because it became state.json.
 	_, got := mustOpen(t, dir)

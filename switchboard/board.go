@@ -22,6 +22,11 @@ type Targets interface {
 	Target(service, address string) *health.Target
 }
 
+// Store saves the whole state file durably.
+type Store interface {
+	Save(state.File) error
+}
+
 // Listener hears every change of an active colour, after it was persisted
 // and published. Changed runs under the board's lock: it must be quick and
 // must not call back into the board.
@@ -48,8 +53,8 @@ type Change struct {
 
 // Options configure a Board.
 type Options struct {
-	// Store persists state.json; required.
-	Store *state.Store
+	// Store persists state.json (a *state.Store); required.
+	Store Store
 	// State is what Store held at start (state.Open's File).
 	State state.File
 	// Targets gives each upstream its health; nil gives every upstream an

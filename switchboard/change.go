@@ -1,6 +1,7 @@
 package switchboard
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -72,6 +73,9 @@ func (b *Board) change(name string, r Request, reason Reason, target func(state.
 	if err != nil {
 		return Change{}, err
 	}
+	if !to.Valid() {
+		return Change{}, refuse(ErrBadColor, fmt.Sprintf("%s: %q is not a colour", name, to))
+	}
 	if to == cur.Active {
 		return Change{Service: name, From: cur.Active, To: cur.Active, Generation: cur.Generation,
 			Reason: Reason(cur.Reason), Actor: cur.ChangedBy, Detail: cur.Detail, At: cur.ChangedAt}, nil
@@ -90,7 +94,11 @@ func (b *Board) change(name string, r Request, reason Reason, target func(state.
 		file.Services[k] = v
 	}
 	file.Services[name] = next
-	if err := b.opts.Store.Save(file); err != nil {
+	if err := b.opts.Store.Save(file); errors.Is(err, state.ErrNotDurable) {
+		// state.json already says `to`: go on, so that memory, traffic and
+		// what a restart reads agree.
+		b.log.Error("state saved, but it may not survive a power loss", zap.String("service", name), zap.Error(err))
+	} else if err != nil {
 		b.log.Error("state not saved; nothing changed", zap.String("service", name), zap.Error(err))
 		return Change{}, refuse(ErrPersist, fmt.Sprintf("%s: %v; nothing changed", name, err))
 	}

@@ -15,6 +15,7 @@ var (
 	ErrTargetEmpty     = errors.New("target colour has no upstreams")
 	ErrNoPrevious      = errors.New("no previous colour")
 	ErrPersist         = errors.New("state could not be saved")
+	ErrBadColor        = errors.New("not a colour")
 )
 
 // Refusal is an error with a message for the operator; errors.Is matches
