@@ -36,8 +36,8 @@ func FuzzChangeRequest(f *testing.F) {
 	}
 
 	tg := newFakeTargets()
-	tg.up("app", blueAddrs...)
-	tg.up("app", greenAddrs...)
+	tg.Up("app", blueAddrs...)
+	tg.Up("app", greenAddrs...)
 	store, file, err := state.Open(f.TempDir())
 	if err != nil {
 		f.Fatal(err)

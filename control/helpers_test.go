@@ -9,12 +9,11 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"go.uber.org/goleak"
 
 	"switchd/config"
-	"switchd/health"
+	"switchd/internal/testkit"
 	"switchd/state"
 	"switchd/switchboard"
 )
@@ -28,50 +27,13 @@ var (
 	greenAddrs = []string{"127.0.0.1:1", "127.0.0.1:2"}
 )
 
-// fakeTargets hands out health targets set by hand (rise = fall = 1).
-type fakeTargets struct {
-	mu sync.Mutex
-	m  map[string]*health.Target
-}
+// fakeTargets and service come from testkit, shared with the other
+// packages' tests.
+type fakeTargets = testkit.Targets
 
-func newFakeTargets() *fakeTargets { return &fakeTargets{m: map[string]*health.Target{}} }
+func newFakeTargets() *fakeTargets { return testkit.NewTargets() }
 
-func (f *fakeTargets) Target(service, address string) *health.Target {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	k := service + "\x00" + address
-	if f.m[k] == nil {
-		f.m[k] = health.NewTarget(service, address, config.NoColor, 1, 1, nil)
-	}
-	return f.m[k]
-}
-
-func (f *fakeTargets) up(service string, addrs ...string) {
-	for _, a := range addrs {
-		f.Target(service, a).Record(nil, time.Millisecond, time.Now())
-	}
-}
-
-func (f *fakeTargets) down(service string, err error, addrs ...string) {
-	for _, a := range addrs {
-		f.Target(service, a).Record(err, time.Millisecond, time.Now())
-	}
-}
-
-func service(name string, blue, green []string) config.Service {
-	return config.Service{
-		Name:    name,
-		Initial: config.Blue,
-		Blue:    config.Pool{Upstreams: blue},
-		Green:   config.Pool{Upstreams: green},
-		Health: config.Health{
-			Rise: 1, Fall: 1,
-			MinHealthy: config.MinHealthy{Percent: true, Pct: 100},
-		},
-		Preview: config.Preview{Header: config.DefaultPreviewHeader},
-		Drain:   config.Drain{Timeout: config.Duration(time.Second)},
-	}
-}
+var service = testkit.Service
 
 // fakeGuard answers Stability and Status as the test sets them.
 type fakeGuard struct {
@@ -120,8 +82,8 @@ func newFixture(t *testing.T, o fixtureOptions) *fixture {
 	}
 	if o.targets == nil {
 		o.targets = newFakeTargets()
-		o.targets.up("app", blueAddrs...)
-		o.targets.up("app", greenAddrs...)
+		o.targets.Up("app", blueAddrs...)
+		o.targets.Up("app", greenAddrs...)
 	}
 	dir := t.TempDir()
 	store, file, err := state.Open(dir)

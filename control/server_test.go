@@ -27,7 +27,7 @@ func TestGetServiceShape(t *testing.T) {
 	checked := time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC)
 	tg.Target("app", blueAddrs[0]).Record(nil, 1500*time.Microsecond, checked)
 	tg.Target("app", blueAddrs[1]).Record(errors.New("connection refused"), 3*time.Millisecond, checked)
-	tg.up("app", greenAddrs...)
+	tg.Up("app", greenAddrs...)
 	f := newFixture(t, fixtureOptions{targets: tg})
 
 	status, body := f.do(t, "GET", "/v1/services/app", "")
@@ -77,7 +77,7 @@ func TestGetServiceShape(t *testing.T) {
 
 	// Never checked: state unknown, times null.
 	tg2 := newFakeTargets()
-	tg2.up("app", blueAddrs...)
+	tg2.Up("app", blueAddrs...)
 	f2 := newFixture(t, fixtureOptions{targets: tg2})
 	_, body = f2.do(t, "GET", "/v1/services/app", "")
 	green := decode[map[string]any](t, body)["pools"].(map[string]any)["green"].(map[string]any)
@@ -292,8 +292,8 @@ func TestRefusals(t *testing.T) {
 	})
 	t.Run("target_unhealthy", func(t *testing.T) {
 		tg := newFakeTargets()
-		tg.up("app", blueAddrs...)
-		tg.down("app", refused, greenAddrs[0])
+		tg.Up("app", blueAddrs...)
+		tg.Down("app", refused, greenAddrs[0])
 		f := newFixture(t, fixtureOptions{targets: tg})
 		status, body := f.do(t, "POST", "/v1/services/app/flip", "")
 		wantError(t, status, body, 409, CodeTargetUnhealthy,
@@ -314,7 +314,7 @@ func TestRefusals(t *testing.T) {
 	})
 	t.Run("target_empty", func(t *testing.T) {
 		tg := newFakeTargets()
-		tg.up("app", blueAddrs...)
+		tg.Up("app", blueAddrs...)
 		f := newFixture(t, fixtureOptions{targets: tg, services: []config.Service{service("app", blueAddrs, nil)}})
 		status, body := f.do(t, "POST", "/v1/services/app/flip", `{"force":true}`)
 		wantError(t, status, body, 409, CodeTargetEmpty, "app: green has no upstreams")

@@ -68,17 +68,17 @@ func notYet(t *testing.T, ch <-chan waitResult, d time.Duration, why string) {
 
 func TestWaitHealthy(t *testing.T) {
 	tg := newFakeTargets()
-	tg.up("app", blueAddrs...)
+	tg.Up("app", blueAddrs...)
 	f := newFixture(t, fixtureOptions{targets: tg})
 
 	start := time.Now()
 	ch := f.startWait(t, "/v1/services/app/wait?until=healthy:green&timeout=10s")
 	time.Sleep(100 * time.Millisecond)
-	tg.up("app", greenAddrs[0])
+	tg.Up("app", greenAddrs[0])
 	// 1 of 2 is not the 100% the gate needs.
 	notYet(t, ch, 100*time.Millisecond, "green is only half up")
 	upAt := time.Now()
-	tg.up("app", greenAddrs[1])
+	tg.Up("app", greenAddrs[1])
 	r := receive(t, ch)
 	if r.status != 200 {
 		t.Fatalf("%d %s", r.status, r.body)
@@ -105,8 +105,8 @@ func TestWaitHealthyMinHealthy(t *testing.T) {
 	sc := service("app", blueAddrs, greenAddrs)
 	sc.Health.MinHealthy = config.MinHealthy{Percent: true, Pct: 50}
 	tg := newFakeTargets()
-	tg.up("app", blueAddrs...)
-	tg.up("app", greenAddrs[1])
+	tg.Up("app", blueAddrs...)
+	tg.Up("app", greenAddrs[1])
 	f := newFixture(t, fixtureOptions{targets: tg, services: []config.Service{sc}})
 	status, body := f.do(t, "GET", "/v1/services/app/wait?until=healthy:green&timeout=5s", "")
 	if status != 200 {
@@ -116,7 +116,7 @@ func TestWaitHealthyMinHealthy(t *testing.T) {
 
 func TestWaitTimeout(t *testing.T) {
 	tg := newFakeTargets()
-	tg.up("app", blueAddrs...)
+	tg.Up("app", blueAddrs...)
 	f := newFixture(t, fixtureOptions{targets: tg})
 	start := time.Now()
 	status, body := f.do(t, "GET", "/v1/services/app/wait?until=healthy:green&timeout=150ms", "")
@@ -235,7 +235,7 @@ func TestWaitDrained(t *testing.T) {
 	blueAddr := strings.TrimPrefix(slow.URL, "http://")
 	greenAddr := strings.TrimPrefix(green.URL, "http://")
 	tg := newFakeTargets()
-	tg.up("app", blueAddr, greenAddr)
+	tg.Up("app", blueAddr, greenAddr)
 	f := newFixture(t, fixtureOptions{targets: tg, services: []config.Service{service("app", []string{blueAddr}, []string{greenAddr})}})
 
 	front := httptest.NewServer(proxy.NewHandler(f.board.Router(), proxy.HandlerOptions{}))
@@ -311,7 +311,7 @@ func TestWaitDrained(t *testing.T) {
 // would find the handler otherwise).
 func TestWaitClientGone(t *testing.T) {
 	tg := newFakeTargets()
-	tg.up("app", blueAddrs...)
+	tg.Up("app", blueAddrs...)
 	f := newFixture(t, fixtureOptions{targets: tg})
 	tr := &http.Transport{}
 	defer tr.CloseIdleConnections()
@@ -326,7 +326,7 @@ func TestWaitClientGone(t *testing.T) {
 // it with 404, naming the service.
 func TestWaitServiceRemoved(t *testing.T) {
 	tg := newFakeTargets()
-	tg.up("app", blueAddrs...)
+	tg.Up("app", blueAddrs...)
 	other := service("other", []string{"127.0.0.1:51"}, nil)
 	other.Hosts = []string{"other.example.com"}
 	app := service("app", blueAddrs, greenAddrs)

@@ -61,7 +61,7 @@ func TestApplyKeepsActiveColour(t *testing.T) {
 	// Flips go on from the same generation; the new upstream is gated.
 	_, err := f.board.Flip("app", Request{})
 	wantRefusal(t, err, ErrTargetUnhealthy, "blue: 1 of 2 upstreams healthy, 2 needed (127.0.0.1:13: not checked yet)")
-	f.targets.up("app", "127.0.0.1:13")
+	f.targets.Up("app", "127.0.0.1:13")
 	if c, err := f.board.Flip("app", Request{}); err != nil || c.Generation != 2 {
 		t.Errorf("flip after reload: %+v, %v", c, err)
 	}
@@ -100,11 +100,11 @@ func TestApplyRefusesEmptyActive(t *testing.T) {
 
 func TestApplyAddsAndRemovesServices(t *testing.T) {
 	f := newFixture(t, hosted(service("app", blueAddrs, greenAddrs), "app.example.com"))
-	f.targets.up("app", blueAddrs...)
-	f.targets.up("app", greenAddrs...)
+	f.targets.Up("app", blueAddrs...)
+	f.targets.Up("app", greenAddrs...)
 	apiUps := []string{"127.0.0.1:61"}
-	f.targets.up("api", apiUps...)
-	f.targets.up("api", "127.0.0.1:71")
+	f.targets.Up("api", apiUps...)
+	f.targets.Up("api", "127.0.0.1:71")
 	app := hosted(service("app", blueAddrs, greenAddrs), "app.example.com")
 	api := hosted(service("api", apiUps, []string{"127.0.0.1:71"}), "api.example.com")
 
@@ -188,7 +188,7 @@ func TestApplyAllOrNothing(t *testing.T) {
 func TestApplyPersistFailure(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "state")
 	tg := newFakeTargets()
-	tg.up("app", blueAddrs...)
+	tg.Up("app", blueAddrs...)
 	f := newFixtureIn(t, dir, tg, service("app", blueAddrs, greenAddrs))
 	repair := breakDir(t, dir)
 	err := f.board.Apply(&config.Config{Services: []config.Service{

@@ -227,7 +227,7 @@ func TestRollbackGated(t *testing.T) {
 	if _, err := f.board.Flip("app", Request{}); err != nil {
 		t.Fatal(err)
 	}
-	f.targets.down("app", errors.New("connection refused"), blueAddrs[0])
+	f.targets.Down("app", errors.New("connection refused"), blueAddrs[0])
 	_, err := f.board.Rollback("app", Request{})
 	wantRefusal(t, err, ErrTargetUnhealthy,
 		"blue: 1 of 2 upstreams healthy, 2 needed (127.0.0.1:11: connection refused)")
@@ -248,38 +248,38 @@ func TestGate(t *testing.T) {
 		msg   string
 	}{
 		{name: "none healthy", green: greenAddrs, set: func(tg *fakeTargets) {
-			tg.down("app", refused, "127.0.0.1:1")
+			tg.Down("app", refused, "127.0.0.1:1")
 		}, kind: ErrTargetUnhealthy,
 			msg: "green: 0 of 2 upstreams healthy, 2 needed (127.0.0.1:1: connection refused, 127.0.0.1:2: not checked yet)"},
 		{name: "one of two, 100%", green: greenAddrs, set: func(tg *fakeTargets) {
-			tg.up("app", "127.0.0.1:2")
-			tg.down("app", refused, "127.0.0.1:1")
+			tg.Up("app", "127.0.0.1:2")
+			tg.Down("app", refused, "127.0.0.1:1")
 		}, kind: ErrTargetUnhealthy,
 			msg: "green: 1 of 2 upstreams healthy, 2 needed (127.0.0.1:1: connection refused)"},
 		{name: "down without an error", green: greenAddrs, set: func(tg *fakeTargets) {
-			tg.up("app", "127.0.0.1:1")
+			tg.Up("app", "127.0.0.1:1")
 			tg.Target("app", "127.0.0.1:2").Fail(nil)
 		}, kind: ErrTargetUnhealthy,
 			msg: "green: 1 of 2 upstreams healthy, 2 needed (127.0.0.1:2: down)"},
 		{name: "one of two, 50%", green: greenAddrs, min: &config.MinHealthy{Percent: true, Pct: 50}, set: func(tg *fakeTargets) {
-			tg.up("app", "127.0.0.1:1")
-			tg.down("app", refused, "127.0.0.1:2")
+			tg.Up("app", "127.0.0.1:1")
+			tg.Down("app", refused, "127.0.0.1:2")
 		}},
 		{name: "none of two, 50%", green: greenAddrs, min: &config.MinHealthy{Percent: true, Pct: 50},
 			kind: ErrTargetUnhealthy,
 			msg:  "green: 0 of 2 upstreams healthy, 1 needed (127.0.0.1:1: not checked yet, 127.0.0.1:2: not checked yet)"},
 		{name: "count 1 of 2", green: greenAddrs, min: &config.MinHealthy{Count: 1}, set: func(tg *fakeTargets) {
-			tg.up("app", "127.0.0.1:2")
+			tg.Up("app", "127.0.0.1:2")
 		}},
 		{name: "count 0 still needs one", green: greenAddrs, min: &config.MinHealthy{Count: 0},
 			kind: ErrTargetUnhealthy,
 			msg:  "green: 0 of 2 upstreams healthy, 1 needed (127.0.0.1:1: not checked yet, 127.0.0.1:2: not checked yet)"},
 		{name: "recovered clears the error", green: greenAddrs, set: func(tg *fakeTargets) {
-			tg.down("app", refused, greenAddrs...)
-			tg.up("app", greenAddrs...)
+			tg.Down("app", refused, greenAddrs...)
+			tg.Up("app", greenAddrs...)
 		}},
 		{name: "forced", green: greenAddrs, force: true, set: func(tg *fakeTargets) {
-			tg.down("app", refused, greenAddrs...)
+			tg.Down("app", refused, greenAddrs...)
 		}},
 		{name: "empty", kind: ErrTargetEmpty, msg: "app: green has no upstreams"},
 		{name: "empty, forced", force: true, kind: ErrTargetEmpty, msg: "app: green has no upstreams"},
@@ -290,7 +290,7 @@ func TestGate(t *testing.T) {
 				sc.Health.MinHealthy = *tc.min
 			}
 			tg := newFakeTargets()
-			tg.up("app", blueAddrs...)
+			tg.Up("app", blueAddrs...)
 			if tc.set != nil {
 				tc.set(tg)
 			}
@@ -413,8 +413,8 @@ func TestNewStateWinsOverInitial(t *testing.T) {
 	}
 
 	tg := newFakeTargets()
-	tg.up("app", blueAddrs...)
-	tg.up("app", greenAddrs...)
+	tg.Up("app", blueAddrs...)
+	tg.Up("app", greenAddrs...)
 	sc := service("app", blueAddrs, greenAddrs)
 	sc.Initial = config.Blue
 	data, fi := (&fixture{dir: dir}).raw(t)
@@ -543,7 +543,7 @@ func TestRevert(t *testing.T) {
 	})
 	t.Run("failover", func(t *testing.T) {
 		f := newFixture(t)
-		f.targets.down("app", refused, blueAddrs...)
+		f.targets.Down("app", refused, blueAddrs...)
 		c, err := f.board.Revert("app", config.Blue, config.Green, Failover, "blue: every upstream down")
 		if err != nil {
 			t.Fatal(err)
@@ -568,8 +568,8 @@ func TestRevert(t *testing.T) {
 	})
 	t.Run("to unhealthy", func(t *testing.T) {
 		f := newFixture(t)
-		f.targets.down("app", refused, greenAddrs...)
-		f.targets.down("app", refused, blueAddrs...)
+		f.targets.Down("app", refused, greenAddrs...)
+		f.targets.Down("app", refused, blueAddrs...)
 		data, fi := f.raw(t)
 		_, err := f.board.Revert("app", config.Blue, config.Green, Failover, "blue down")
 		wantRefusal(t, err, ErrTargetUnhealthy,
@@ -608,8 +608,8 @@ func TestNamesCountsAnnounce(t *testing.T) {
 	b.Hosts = []string{"b.example.com"}
 	a := service("a", []string{"127.0.0.1:31", "127.0.0.1:32", "127.0.0.1:33"}, []string{"127.0.0.1:41"})
 	a.Hosts = []string{"a.example.com"}
-	tg.up("a", "127.0.0.1:31")
-	tg.down("a", errors.New("x"), "127.0.0.1:32")
+	tg.Up("a", "127.0.0.1:31")
+	tg.Down("a", errors.New("x"), "127.0.0.1:32")
 	f := newFixtureIn(t, t.TempDir(), tg, b, a)
 
 	if got := f.board.Names(); fmt.Sprint(got) != "[b a]" {
@@ -652,7 +652,7 @@ func TestRoutesEndToEnd(t *testing.T) {
 	}
 	blue, green := backend("blue"), backend("green")
 	tg := newFakeTargets()
-	tg.up("app", blue, green)
+	tg.Up("app", blue, green)
 	sc := service("app", []string{blue}, []string{green})
 	// Header names in config.toml are case-insensitive; the proxy compares
 	// canonical keys.

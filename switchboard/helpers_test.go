@@ -7,12 +7,11 @@ import (
 	"path/filepath"
 	"sync"
 	"testing"
-	"time"
 
 	"go.uber.org/goleak"
 
 	"switchd/config"
-	"switchd/health"
+	"switchd/internal/testkit"
 	"switchd/state"
 )
 
@@ -25,55 +24,13 @@ var (
 	greenAddrs = []string{"127.0.0.1:1", "127.0.0.1:2"}
 )
 
-// fakeTargets hands out health targets the test sets by hand (rise = fall =
-// 1: one Record decides).
-type fakeTargets struct {
-	mu sync.Mutex
-	m  map[string]*health.Target
-}
+// fakeTargets and service come from testkit, shared with the other
+// packages' tests.
+type fakeTargets = testkit.Targets
 
-func newFakeTargets() *fakeTargets { return &fakeTargets{m: map[string]*health.Target{}} }
+func newFakeTargets() *fakeTargets { return testkit.NewTargets() }
 
-func (f *fakeTargets) Target(service, address string) *health.Target {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	k := service + "\x00" + address
-	if f.m[k] == nil {
-		f.m[k] = health.NewTarget(service, address, config.NoColor, 1, 1, nil)
-	}
-	return f.m[k]
-}
-
-// up marks the upstreams Up.
-func (f *fakeTargets) up(service string, addrs ...string) {
-	for _, a := range addrs {
-		f.Target(service, a).Record(nil, time.Millisecond, time.Now())
-	}
-}
-
-// down marks the upstreams Down with err as their last error.
-func (f *fakeTargets) down(service string, err error, addrs ...string) {
-	for _, a := range addrs {
-		f.Target(service, a).Record(err, time.Millisecond, time.Now())
-	}
-}
-
-// service returns a service with hand-built config, as config.Parse would
-// fill it for the keys switchboard reads.
-func service(name string, blue, green []string) config.Service {
-	return config.Service{
-		Name:    name,
-		Initial: config.Blue,
-		Blue:    config.Pool{Upstreams: blue},
-		Green:   config.Pool{Upstreams: green},
-		Health: config.Health{
-			Rise: 1, Fall: 1,
-			MinHealthy: config.MinHealthy{Percent: true, Pct: 100},
-		},
-		Preview: config.Preview{Header: config.DefaultPreviewHeader},
-		Drain:   config.Drain{Timeout: config.Duration(time.Second)},
-	}
-}
+var service = testkit.Service
 
 // recorder is a Listener that keeps every Change.
 type recorder struct {
@@ -108,8 +65,8 @@ func newFixture(t *testing.T, services ...config.Service) *fixture {
 	tg := newFakeTargets()
 	if len(services) == 0 {
 		services = []config.Service{service("app", blueAddrs, greenAddrs)}
-		tg.up("app", blueAddrs...)
-		tg.up("app", greenAddrs...)
+		tg.Up("app", blueAddrs...)
+		tg.Up("app", greenAddrs...)
 	}
 	return newFixtureIn(t, t.TempDir(), tg, services...)
 }
