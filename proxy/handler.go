@@ -49,9 +49,11 @@ func NewHandler(router *Router, o HandlerOptions) *Handler {
 	h.SetTrustedProxies(o.TrustedProxies)
 	h.accessLog.Store(o.AccessLog)
 	h.rp = &httputil.ReverseProxy{
-		Rewrite:        h.rewrite,
-		Transport:      retryTransport{},
-		FlushInterval:  -1, // stream: server-sent events and chunked answers pass at once
+		Rewrite:   h.rewrite,
+		Transport: retryTransport{},
+		// FlushInterval stays 0: ReverseProxy already flushes at once for
+		// text/event-stream and for answers of unknown length, and a fixed
+		// length answer goes out in one write with its headers.
 		ErrorHandler:   h.errorHandler,
 		ModifyResponse: modifyResponse,
 		ErrorLog:       log.New(zapWriter{o.Logger}, "", 0),

@@ -307,3 +307,42 @@ func TestHopByHopRemoved(t *testing.T) {
 		}
 	}
 }
+
+// TestStreamsEventsAtOnce: an upstream's server-sent events and chunked
+// answers reach the client as they are written, not when the answer ends.
+func TestStreamsEventsAtOnce(t *testing.T) {
+	for _, ct := range []string{"text/event-stream", "application/octet-stream"} {
+		t.Run(ct, func(t *testing.T) {
+			release := make(chan struct{})
+			s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Content-Type", ct)
+				_, _ = io.WriteString(w, "data: first\n\n")
+				w.(http.Flusher).Flush()
+				select {
+				case <-release:
+				case <-r.Context().Done():
+				}
+			}))
+			defer s.Close()
+			defer close(release)
+			ups := upstreams(t, []string{hostOf(s)}, health.Up, TransportOptions{})
+			f := newFixture(t, ups, nil, nil, HandlerOptions{})
+			resp, err := f.front.Client().Get(f.front.URL)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			buf := make([]byte, len("data: first\n\n"))
+			done := make(chan error, 1)
+			go func() { _, err := io.ReadFull(resp.Body, buf); done <- err }()
+			select {
+			case err := <-done:
+				if err != nil || string(buf) != "data: first\n\n" {
+					t.Fatalf("read %q: %v", buf, err)
+				}
+			case <-time.After(3 * time.Second):
+				t.Fatal("the first event did not arrive while the upstream kept the answer open")
+			}
+		})
+	}
+}
