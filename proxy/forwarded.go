@@ -11,33 +11,43 @@ import (
 // are replaced, so a client cannot forge its address.
 func (h *Handler) setForwarded(pr *httputil.ProxyRequest) {
 	in, out := pr.In, pr.Out
-	client := in.RemoteAddr
-	var ip netip.Addr
-	if ap, err := netip.ParseAddrPort(in.RemoteAddr); err == nil {
-		ip = ap.Addr().Unmap()
+	client := hostOnly(in.RemoteAddr)
+	ip, err := netip.ParseAddr(client)
+	if err == nil && ip.Is4In6() {
+		ip = ip.Unmap()
 		client = ip.String()
 	}
-	trusted := ip.IsValid() && h.isTrusted(ip)
-	xff := client
+	trusted := err == nil && h.isTrusted(ip)
+
+	// One backing array for the three values: one allocation, not three.
+	vals := make([]string, 3)
+	vals[0] = client
 	if prior, ok := in.Header["X-Forwarded-For"]; ok && trusted && len(prior) > 0 {
-		xff = strings.Join(prior, ", ") + ", " + client
+		vals[0] = strings.Join(prior, ", ") + ", " + client
 	}
-	out.Header["X-Forwarded-For"] = []string{xff}
-
-	host := in.Host
+	vals[1] = in.Host
 	if v := in.Header.Get("X-Forwarded-Host"); trusted && v != "" {
-		host = v
+		vals[1] = v
 	}
-	out.Header["X-Forwarded-Host"] = []string{host}
-
-	proto := "http"
+	vals[2] = "http"
 	if in.TLS != nil {
-		proto = "https"
+		vals[2] = "https"
 	}
 	if v := in.Header.Get("X-Forwarded-Proto"); trusted && v != "" {
-		proto = v
+		vals[2] = v
 	}
-	out.Header["X-Forwarded-Proto"] = []string{proto}
+	out.Header["X-Forwarded-For"] = vals[0:1:1]
+	out.Header["X-Forwarded-Host"] = vals[1:2:2]
+	out.Header["X-Forwarded-Proto"] = vals[2:3:3]
+}
+
+// hostOnly strips the port from an "ip:port" or "[ip]:port" remote address
+// without allocating.
+func hostOnly(addr string) string {
+	if i := strings.LastIndexByte(addr, ':'); i >= 0 {
+		addr = addr[:i]
+	}
+	return strings.TrimSuffix(strings.TrimPrefix(addr, "["), "]")
 }
 
 func (h *Handler) isTrusted(ip netip.Addr) bool {

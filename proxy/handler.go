@@ -49,8 +49,9 @@ func NewHandler(router *Router, o HandlerOptions) *Handler {
 	h.SetTrustedProxies(o.TrustedProxies)
 	h.accessLog.Store(o.AccessLog)
 	h.rp = &httputil.ReverseProxy{
-		Rewrite:   h.rewrite,
-		Transport: retryTransport{},
+		Rewrite:    h.rewrite,
+		Transport:  retryTransport{},
+		BufferPool: &bufferPool{},
 		// FlushInterval stays 0: ReverseProxy already flushes at once for
 		// text/event-stream and for answers of unknown length, and a fixed
 		// length answer goes out in one write with its headers.

@@ -346,3 +346,13 @@ func TestStreamsEventsAtOnce(t *testing.T) {
 		})
 	}
 }
+
+func TestHostOnly(t *testing.T) {
+	for in, want := range map[string]string{
+		"127.0.0.1:5000": "127.0.0.1", "[::1]:80": "::1", "[::ffff:10.0.0.1]:1": "::ffff:10.0.0.1", "@": "@", "": "",
+	} {
+		if got := hostOnly(in); got != want {
+			t.Errorf("hostOnly(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
