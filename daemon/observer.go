@@ -38,6 +38,6 @@ func (o *serviceObserver) Observe(out proxy.Outcome) {
 		o.duration[i].Observe(out.Duration.Seconds())
 	}
 	if out.Class != proxy.ClassCanceled {
-		o.guard.Record(out.Color, out.Class.IsError(), out.Duration)
+		o.guard.RecordAt(out.Color, out.Class.IsError(), out.Duration, out.End)
 	}
 }

@@ -133,8 +133,9 @@ func (h *Handler) finish(r *http.Request, rs *reqState, color config.Color, prev
 		// client went away while the body was copied.
 		rs.class = ClassCanceled
 	}
-	d := time.Since(start)
-	rs.svc.observer.Load().Observe(Outcome{Color: color, Class: rs.class, Status: rs.status, Duration: d, Preview: preview})
+	end := time.Now()
+	d := end.Sub(start)
+	rs.svc.observer.Load().Observe(Outcome{Color: color, Class: rs.class, Status: rs.status, Duration: d, End: end, Preview: preview})
 	if !h.accessLog.Load() {
 		return
 	}

@@ -59,6 +59,7 @@ type Outcome struct {
 	Class    Class
 	Status   int           // sent to the client; 0 when the client went away first
 	Duration time.Duration // from arrival to the end of the response
+	End      time.Time     // when the response ended (saves observers a clock read)
 	Preview  bool          // sent to the idle colour through the preview header
 }
 
