@@ -144,6 +144,17 @@ func TestSIGTERMFinishesInflight(t *testing.T) {
 	}
 }
 
+func TestVersionCommand(t *testing.T) {
+	p := startProc(t, "version")
+	if code := p.wait(t, 10*time.Second); code != 0 || !strings.HasPrefix(p.stderr.String(), "switchd ") {
+		t.Fatalf("version: exit %d %q", code, p.stderr.String())
+	}
+	p = startProc(t, "-no-such-flag")
+	if code := p.wait(t, 10*time.Second); code != 2 {
+		t.Fatalf("bad flag: exit %d", code)
+	}
+}
+
 func TestValidateCommand(t *testing.T) {
 	dir := t.TempDir()
 	good := writeConfig(t, dir, fmt.Sprintf(baseConfig, dir, "127.0.0.1:1", "127.0.0.1:2"))
