@@ -49,12 +49,16 @@ func writeUpstreams(w io.Writer, s control.Service) {
 	tw.Flush()
 }
 
-// poolSummary is "healthy/total up", or "-" for a colour with nothing
-// deployed.
+// poolSummary is "healthy/total up", "0/2 up PANIC" when traffic to the
+// colour goes to every upstream because none is healthy, or "-" for a
+// colour with nothing deployed.
 func poolSummary(s control.Service, color string) string {
 	p, ok := s.Pools[color]
 	if !ok || p.Total == 0 {
 		return "-"
+	}
+	if p.Panic {
+		return fmt.Sprintf("%d/%d up PANIC", p.Healthy, p.Total)
 	}
 	return fmt.Sprintf("%d/%d up", p.Healthy, p.Total)
 }
