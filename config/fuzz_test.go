@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -96,7 +97,7 @@ func checkValid(t *testing.T, c *Config) {
 	if defaults > 1 {
 		t.Fatalf("%d default services", defaults)
 	}
-	if c.TLS.Mode != "off" || c.State.Dir == "" || c.Server.MaxHeaderBytes < 1024 || len(c.Server.Trusted) != len(c.Server.TrustedProxies) {
+	if !slices.Contains(TLSModes, c.TLS.Mode) || c.State.Dir == "" || c.Server.MaxHeaderBytes < 1024 || len(c.Server.Trusted) != len(c.Server.TrustedProxies) {
 		t.Fatalf("bad top level: %+v", c)
 	}
 	if _, err := checkControlListen(c.Control.Listen); err != nil {

@@ -1,7 +1,15 @@
 package config
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
 	"errors"
+	"fmt"
+	"math/big"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -118,8 +126,34 @@ var parseErrorTests = []struct {
 		`config.toml:2: log.level: bad level "verbose" (want "debug", "info", "warn" or "error")`},
 	{"log format", "[log]\nformat = \"text\"\n" + minimal,
 		`config.toml:2: log.format: bad format "text" (want "json" or "console")`},
-	{"tls acme", "[tls]\nmode = \"acme\"\n" + minimal,
-		`config.toml:2: tls.mode: "acme" is not implemented yet`},
+	{"tls acme wildcard", "[tls]\nmode = \"acme\"\n[[service]]\nname = \"app\"\nhosts = [\"example.com\", \"*.example.com\"]\nblue.upstreams = [\"a:1\"]\n",
+		`config.toml:5: service "app": hosts: "*.example.com" needs a DNS challenge, which tls.mode "acme" does not do; use tls.mode "files"`},
+	{"tls acme no exact host", "[tls]\nmode = \"acme\"\n[[service]]\nname = \"app\"\nblue.upstreams = [\"a:1\"]\n",
+		`config.toml:2: tls.mode: "acme" needs a service with an exact name in hosts (like "app.example.com") to get a certificate for`},
+	{"tls acme internal name", "[tls]\nmode = \"acme\"\n[[service]]\nname = \"app\"\nhosts = [\"app.internal\"]\nblue.upstreams = [\"a:1\"]\n",
+		`config.toml:5: service "app": hosts: "app.internal" is not a public name, so Let's Encrypt cannot issue for it; set tls.ca to a private ACME CA, or use tls.mode "internal" or "files"`},
+	{"tls acme ca", "[tls]\nmode = \"acme\"\nca = \"http://acme.example.com/directory\"\n" + minimal,
+		`config.toml:3: tls.ca: bad url "http://acme.example.com/directory" (want the "https://" url of an ACME directory)`},
+	{"tls acme ca_root", "[tls]\nmode = \"acme\"\nca = \"https://acme.example.com/directory\"\nca_root = \"/nonexistent/root.pem\"\n" + minimal,
+		`config.toml:4: tls.ca_root: cannot read "/nonexistent/root.pem": no such file or directory`},
+	{"tls acme email", "[tls]\nmode = \"acme\"\nemail = \"ops at example.com\"\n" + minimal,
+		`config.toml:3: tls.email: bad address "ops at example.com" (want e.g. "ops@example.com")`},
+	{"tls acme without http", "[server]\nhttp_listen = \"\"\n[tls]\nmode = \"acme\"\n" + minimal,
+		`config.toml:2: server.http_listen: is empty and tls.mode is "acme": HTTP-01 challenges arrive on it`},
+	{"tls without https_listen", "[server]\nhttps_listen = \"\"\n[tls]\nmode = \"internal\"\n" + minimal,
+		`config.toml:2: server.https_listen: is empty and tls.mode is "internal": https needs an address`},
+	{"tls internal without hosts", "[tls]\nmode = \"internal\"\n[[service]]\nname = \"app\"\nblue.upstreams = [\"a:1\"]\n",
+		`config.toml:2: tls.mode: "internal" needs a service with hosts: certificates are issued only for configured names`},
+	{"tls files without cert_file", "[tls]\nmode = \"files\"\nkey_file = \"/etc/switchd/key.pem\"\n" + minimal,
+		`config.toml:2: tls.cert_file: required when tls.mode is "files"`},
+	{"tls files unreadable", "[tls]\nmode = \"files\"\ncert_file = \"/nonexistent/cert.pem\"\nkey_file = \"/nonexistent/key.pem\"\n" + minimal,
+		"config.toml:3: tls.cert_file: cannot read \"/nonexistent/cert.pem\": no such file or directory\n" +
+			`config.toml:4: tls.key_file: cannot read "/nonexistent/key.pem": no such file or directory`},
+	{"tls files not a regular file", "[tls]\nmode = \"files\"\ncert_file = \"/dev/null\"\nkey_file = \"/nonexistent/key.pem\"\n" + minimal,
+		"config.toml:3: tls.cert_file: \"/dev/null\" is not a regular file\n" +
+			`config.toml:4: tls.key_file: cannot read "/nonexistent/key.pem": no such file or directory`},
+	{"tls hsts", "[tls]\nhsts = \"max-age=1y\"\n" + minimal,
+		`config.toml:2: tls.hsts: bad value "max-age=1y" (want "max-age=<seconds>", optionally followed by "; includeSubDomains" and "; preload")`},
 	{"tls bad mode", "[tls]\nmode = \"on\"\n" + minimal,
 		`config.toml:2: tls.mode: bad mode "on" (want "off", "acme", "files" or "internal")`},
 	{"tls min version", "[tls]\nmin_version = \"1.1\"\n" + minimal,
@@ -507,4 +541,129 @@ func TestDemoPanicsOnBadAddress(t *testing.T) {
 		}
 	}()
 	Demo("not an address", "127.0.0.1:1", t.TempDir())
+}
+
+// writePair writes a self-signed certificate for name and its key as PEM
+// files in dir and returns their paths.
+func writePair(t *testing.T, dir, name string) (certFile, keyFile string) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1),
+		Subject:      pkix.Name{CommonName: name},
+		DNSNames:     []string{name},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(time.Hour),
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	certFile, keyFile = filepath.Join(dir, name+".crt"), filepath.Join(dir, name+".key")
+	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return certFile, keyFile
+}
+
+// tomlPath quotes a path as a TOML literal string, which takes backslashes
+// and double quotes as they are.
+func tomlPath(p string) string { return "'" + p + "'" }
+
+func TestTLSFiles(t *testing.T) {
+	dir := t.TempDir()
+	c1, k1 := writePair(t, dir, "app.example.com")
+	c2, k2 := writePair(t, dir, "other.example.com")
+	filesConf := func(cert, key string) string {
+		return "[tls]\nmode = \"files\"\ncert_file = " + tomlPath(cert) + "\nkey_file = " + tomlPath(key) + "\n" + minimal
+	}
+	c := mustParse(t, filesConf(c1, k1))
+	if c.TLS.Mode != "files" || c.TLS.CertFile != c1 || c.TLS.KeyFile != k1 {
+		t.Errorf("tls: %+v", c.TLS)
+	}
+	// One file holding both, as HAProxy wants them.
+	both := filepath.Join(dir, "both.pem")
+	certPEM, _ := os.ReadFile(c1)
+	keyPEM, _ := os.ReadFile(k1)
+	if err := os.WriteFile(both, append(certPEM, keyPEM...), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	mustParse(t, filesConf(both, both))
+
+	for _, tt := range []struct {
+		name, cert, key, want string
+	}{
+		{"mismatch", c1, k2, fmt.Sprintf(`config.toml:4: tls.key_file: %q does not match the certificate in %q`, k2, c1)},
+		{"switched", k1, c1, fmt.Sprintf("config.toml:3: tls.cert_file: %q holds no PEM certificate\nconfig.toml:4: tls.key_file: %q holds no PEM private key", k1, c1)},
+		{"same file", c2, c2, fmt.Sprintf(`config.toml:4: tls.key_file: %q holds no PEM private key`, c2)},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Parse([]byte(filesConf(tt.cert, tt.key)), "config.toml")
+			if err == nil || err.Error() != tt.want {
+				t.Errorf("error\n got: %v\nwant: %s", err, tt.want)
+			}
+		})
+	}
+
+	garbage := filepath.Join(dir, "garbage.crt")
+	if err := os.WriteFile(garbage, []byte("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Parse([]byte(filesConf(garbage, k1)), "config.toml")
+	if want := fmt.Sprintf("config.toml:3: tls.cert_file: %q: bad certificate: ", garbage); err == nil || !strings.HasPrefix(err.Error(), want) {
+		t.Errorf("error\n got: %v\nwant prefix: %s", err, want)
+	}
+}
+
+func TestTLSModesAccepted(t *testing.T) {
+	root, _ := writePair(t, t.TempDir(), "ca.example.com")
+	for _, text := range []string{
+		"[tls]\nmode = \"acme\"\nemail = \"ops@example.com\"\nhsts = \"max-age=31536000; includeSubDomains\"\nmin_version = \"1.3\"\n" + minimal,
+		// A private CA may issue for private names.
+		"[tls]\nmode = \"acme\"\nca = \"https://127.0.0.1:14000/dir\"\nca_root = " + tomlPath(root) + "\n[[service]]\nname = \"app\"\nhosts = [\"app.test\"]\nblue.upstreams = [\"a:1\"]\n",
+		// Wildcards are fine where no HTTP-01 challenge is needed.
+		"[tls]\nmode = \"internal\"\n[[service]]\nname = \"app\"\nhosts = [\"*.example.com\"]\nblue.upstreams = [\"a:1\"]\n",
+		// Without the plain listener, https alone serves.
+		"[server]\nhttp_listen = \"\"\n[tls]\nmode = \"internal\"\n" + minimal,
+	} {
+		c := mustParse(t, text)
+		if c.TLS.Mode == "off" {
+			t.Errorf("mode off for\n%s", text)
+		}
+	}
+}
+
+func TestValidHSTS(t *testing.T) {
+	for s, want := range map[string]bool{
+		"max-age=31536000": true,
+		"max-age=0":        true,
+		"max-age=63072000; includeSubDomains; preload": true,
+		"  Max-Age = 300 ;INCLUDESUBDOMAINS":           true,
+		"preload; max-age=31536000":                    true,
+		"includeSubDomains":                            false,
+		"max-age=":                                     false,
+		"max-age=-1":                                   false,
+		"max-age=\"300\"":                              false,
+		"max-age=300; max-age=400":                     false,
+		"max-age=300; preload; preload":                false,
+		"max-age=300; includeSubDomains=yes":           false,
+		"max-age=300; always":                          false,
+		"max-age=300;":                                 false,
+		"max-age=99999999999":                          false,
+		"max-age=31536000, includeSubDomains":          false,
+	} {
+		if got := validHSTS(s); got != want {
+			t.Errorf("validHSTS(%q) = %v, want %v", s, got, want)
+		}
+	}
 }

@@ -1,8 +1,17 @@
 package config
 
 import (
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
 	"fmt"
+	"io"
+	"io/fs"
+	"net/mail"
+	"net/netip"
 	"net/url"
+	"os"
 	"regexp"
 	"slices"
 	"strings"
@@ -60,7 +69,7 @@ func ancestors(path string) []string {
 func validate(c *Config, s *scan) {
 	v := validator{s}
 	v.server(c)
-	v.tls(&c.TLS)
+	v.tls(c)
 	v.control(&c.Control)
 	if l := c.Log.Level; !slices.Contains([]string{"debug", "info", "warn", "error"}, l) {
 		v.add("log.level", nil, `bad level %q (want "debug", "info", "warn" or "error")`, l)
@@ -72,6 +81,7 @@ func validate(c *Config, s *scan) {
 		v.add("state.dir", nil, "must not be empty")
 	}
 	v.services(c.Services)
+	v.tlsHosts(c) // after services: it needs their hosts normalised
 	for i := range c.Notify {
 		v.notify(elem("notify", i), &c.Notify[i])
 	}
@@ -124,17 +134,225 @@ func (v validator) server(c *Config) {
 	}
 }
 
-func (v validator) tls(t *TLS) {
-	switch t.Mode {
-	case "off":
-	case "acme", "files", "internal":
-		v.add("tls.mode", nil, "%q is not implemented yet", t.Mode)
-	default:
+// TLSModes are the values of [tls].mode.
+var TLSModes = []string{"off", "acme", "files", "internal"}
+
+func (v validator) tls(c *Config) {
+	t := &c.TLS
+	if !slices.Contains(TLSModes, t.Mode) {
 		v.add("tls.mode", nil, `bad mode %q (want "off", "acme", "files" or "internal")`, t.Mode)
 	}
 	if t.MinVersion != "1.2" && t.MinVersion != "1.3" {
 		v.add("tls.min_version", nil, `bad version %q (want "1.2" or "1.3")`, t.MinVersion)
 	}
+	if t.HSTS != "" && !validHSTS(t.HSTS) {
+		v.add("tls.hsts", nil, `bad value %q (want "max-age=<seconds>", optionally followed by "; includeSubDomains" and "; preload")`, t.HSTS)
+	}
+	if t.Mode == "off" || !slices.Contains(TLSModes, t.Mode) {
+		return
+	}
+	if c.Server.HTTPSListen == "" {
+		v.add("server.https_listen", []string{"tls.mode"}, "is empty and tls.mode is %q: https needs an address", t.Mode)
+	}
+	switch t.Mode {
+	case "acme":
+		// RFC 8555 §8.3: the CA fetches http://<host>:80/.well-known/acme-challenge/…
+		if c.Server.HTTPListen == "" {
+			v.add("server.http_listen", []string{"tls.mode"}, `is empty and tls.mode is "acme": HTTP-01 challenges arrive on it`)
+		}
+		if t.CA != "" {
+			if u, err := url.Parse(t.CA); err != nil || u.Scheme != "https" || u.Host == "" {
+				v.add("tls.ca", nil, `bad url %q (want the "https://" url of an ACME directory)`, t.CA)
+			}
+		}
+		if t.CARoot != "" {
+			if _, err := readPEMFile(t.CARoot, "CERTIFICATE"); err != nil {
+				v.add("tls.ca_root", nil, "%s", err)
+			}
+		}
+		if t.Email != "" {
+			if a, err := mail.ParseAddress(t.Email); err != nil || a.Address != t.Email {
+				v.add("tls.email", nil, `bad address %q (want e.g. "ops@example.com")`, t.Email)
+			}
+		}
+	case "files":
+		v.keyPair(t)
+	}
+}
+
+// keyPair checks the files of tls.mode "files" now, so that `switchd
+// validate` reports them with the line; the daemon loads them again.
+func (v validator) keyPair(t *TLS) {
+	deps := []string{"tls.mode"}
+	if t.CertFile == "" {
+		v.add("tls.cert_file", deps, `required when tls.mode is "files"`)
+	}
+	if t.KeyFile == "" {
+		v.add("tls.key_file", deps, `required when tls.mode is "files"`)
+	}
+	if t.CertFile == "" || t.KeyFile == "" {
+		return
+	}
+	certPEM, err := readPEMFile(t.CertFile, "CERTIFICATE")
+	if err != nil {
+		v.add("tls.cert_file", nil, "%s", err)
+	}
+	keyPEM, kerr := readPEMFile(t.KeyFile, "PRIVATE KEY")
+	if kerr != nil {
+		v.add("tls.key_file", nil, "%s", kerr)
+	}
+	if err != nil || kerr != nil {
+		return
+	}
+	if _, err := tls.X509KeyPair(certPEM, keyPEM); err != nil {
+		if strings.Contains(err.Error(), "does not match") {
+			v.add("tls.key_file", []string{"tls.cert_file"}, "%q does not match the certificate in %q", t.KeyFile, t.CertFile)
+			return
+		}
+		v.add("tls.key_file", []string{"tls.cert_file"}, "%q and %q are no usable pair: %s", t.KeyFile, t.CertFile, strings.TrimPrefix(err.Error(), "tls: "))
+	}
+}
+
+// maxPEMFile bounds what validation reads: a certificate chain or a
+// root bundle is a few KiB to a few hundred; anything bigger is a mistake.
+const maxPEMFile = 4 << 20
+
+// readPEMFile reads a PEM file that must hold a block whose type ends in
+// blockType ("CERTIFICATE", "PRIVATE KEY"). Only regular files are read,
+// so that a typo like /dev/zero cannot hang validation.
+func readPEMFile(path, blockType string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("cannot read %q: %s", path, pathErr(err))
+	}
+	defer f.Close()
+	if fi, err := f.Stat(); err != nil {
+		return nil, fmt.Errorf("cannot read %q: %s", path, pathErr(err))
+	} else if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("%q is not a regular file", path)
+	}
+	data, err := io.ReadAll(io.LimitReader(f, maxPEMFile+1))
+	if err != nil {
+		return nil, fmt.Errorf("cannot read %q: %s", path, pathErr(err))
+	}
+	if len(data) > maxPEMFile {
+		return nil, fmt.Errorf("%q is larger than %d MiB", path, maxPEMFile>>20)
+	}
+	what := "PEM certificate"
+	if blockType != "CERTIFICATE" {
+		what = "PEM private key"
+	}
+	for rest := data; ; {
+		var b *pem.Block
+		if b, rest = pem.Decode(rest); b == nil {
+			return nil, fmt.Errorf("%q holds no %s", path, what)
+		}
+		if !strings.HasSuffix(b.Type, blockType) {
+			continue
+		}
+		if blockType == "CERTIFICATE" {
+			if _, err := x509.ParseCertificate(b.Bytes); err != nil {
+				return nil, fmt.Errorf("%q: bad certificate: %s", path, strings.TrimPrefix(err.Error(), "x509: "))
+			}
+		}
+		return data, nil
+	}
+}
+
+// pathErr drops the path from an *fs.PathError: the message quotes it already.
+func pathErr(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}
+
+// validHSTS reports whether s is a Strict-Transport-Security value of
+// RFC 6797 §6.1 as browsers act on it: max-age with a decimal number of
+// seconds, and optionally includeSubDomains and preload, each once, in
+// any order, names in any case.
+func validHSTS(s string) bool {
+	seen := map[string]bool{}
+	for d := range strings.SplitSeq(s, ";") {
+		name, val, hasVal := strings.Cut(strings.TrimSpace(d), "=")
+		name = strings.ToLower(strings.TrimSpace(name))
+		val = strings.TrimSpace(val)
+		if seen[name] {
+			return false
+		}
+		seen[name] = true
+		switch name {
+		case "max-age":
+			if val == "" || len(val) > 10 || strings.Trim(val, "0123456789") != "" {
+				return false
+			}
+		case "includesubdomains", "preload":
+			if hasVal {
+				return false
+			}
+		default:
+			return false
+		}
+	}
+	return seen["max-age"]
+}
+
+// tlsHosts checks the services' hosts against tls.mode: acme and internal
+// certify only configured names, and HTTP-01 cannot prove a wildcard.
+func (v validator) tlsHosts(c *Config) {
+	mode := c.TLS.Mode
+	if mode != "acme" && mode != "internal" {
+		return
+	}
+	var exact, named, refused bool
+	for i := range c.Services {
+		sv, p := &c.Services[i], elem("service", i)
+		for j, h := range sv.Hosts {
+			if !validHost(h) {
+				continue // reported already
+			}
+			named = true
+			if strings.HasPrefix(h, "*.") {
+				if mode == "acme" {
+					v.add(elem(p+".hosts", j), []string{"tls.mode"},
+						`%q needs a DNS challenge, which tls.mode "acme" does not do; use tls.mode "files"`, h)
+					refused = true
+				}
+				continue
+			}
+			if mode == "acme" && c.TLS.CA == "" && !publicName(h) {
+				v.add(elem(p+".hosts", j), []string{"tls.mode", "tls.ca"},
+					`%q is not a public name, so Let's Encrypt cannot issue for it; set tls.ca to a private ACME CA, or use tls.mode "internal" or "files"`, h)
+				refused = true
+			}
+			exact = true
+		}
+	}
+	switch {
+	case mode == "acme" && !exact && !refused:
+		v.add("tls.mode", nil, `"acme" needs a service with an exact name in hosts (like "app.example.com") to get a certificate for`)
+	case mode == "internal" && !named:
+		v.add("tls.mode", nil, `"internal" needs a service with hosts: certificates are issued only for configured names`)
+	}
+}
+
+// publicName reports whether a public CA could issue for h: not an
+// internal or reserved name (RFC 6761, RFC 8375), not a single label, not
+// a private or loopback address.
+func publicName(h string) bool {
+	if ip, err := netip.ParseAddr(h); err == nil {
+		return ip.IsGlobalUnicast() && !ip.IsPrivate()
+	}
+	if !strings.Contains(h, ".") {
+		return false
+	}
+	for _, suffix := range []string{".localhost", ".local", ".internal", ".home.arpa", ".test", ".example", ".invalid"} {
+		if strings.HasSuffix("."+h, suffix) {
+			return false
+		}
+	}
+	return true
 }
 
 func (v validator) control(c *Control) {

@@ -126,7 +126,7 @@ func startRun(t *testing.T, text string) *instance {
 	ready := make(chan struct{})
 	go func() {
 		in.done <- Run(ctx, Options{Config: cfg, Logger: zap.NewNop(), Version: "test",
-			ProxyListener: pl, ControlListener: cl, Ready: func(net.Addr, net.Addr) { close(ready) }})
+			ProxyListener: pl, ControlListener: cl, Ready: func(Addrs) { close(ready) }})
 	}()
 	select {
 	case <-ready:

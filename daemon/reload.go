@@ -110,6 +110,9 @@ func (d *daemon) apply(cfg *config.Config) error {
 	if err := d.board.Check(cfg); err != nil {
 		return err
 	}
+	if err := d.updateTLS(cfg); err != nil {
+		return err
+	}
 	if err := d.monitor.Sync(cfg.Services); err != nil {
 		return err
 	}
@@ -134,6 +137,25 @@ func (d *daemon) apply(cfg *config.Config) error {
 		d.log.Warn("changed setting needs a restart to take effect", zap.String("key", w))
 	}
 	return nil
+}
+
+// updateTLS hands new hosts and settings to the certificate manager. What
+// only a restart can change (tls.mode, the ACME account and CA, state.dir)
+// keeps its running value and is logged, like a changed listen address.
+func (d *daemon) updateTLS(cfg *config.Config) error {
+	off := cfg.TLS.Mode == "" || cfg.TLS.Mode == "off"
+	switch {
+	case d.tls == nil && off:
+		return nil
+	case d.tls == nil:
+		d.log.Warn("changed setting needs a restart to take effect", zap.String("key", "tls.mode"))
+		return nil
+	}
+	o, keys := d.tls.Reloadable(d.tlsOptions(cfg))
+	for _, k := range keys {
+		d.log.Warn("changed setting needs a restart to take effect", zap.String("key", k))
+	}
+	return d.tls.Update(d.runCtx, o)
 }
 
 // restartOnly lists changed settings that a reload cannot apply.

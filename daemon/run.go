@@ -10,6 +10,7 @@ import (
 	"log"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -26,6 +27,7 @@ import (
 	"switchd/proxy"
 	"switchd/state"
 	"switchd/switchboard"
+	"switchd/tlsx"
 )
 
 // Options configure Run.
@@ -45,9 +47,23 @@ type Options struct {
 	// listening on the configured addresses (tests). Sockets passed by
 	// systemd (LISTEN_FDS) are used when these are nil.
 	ProxyListener   net.Listener
+	HTTPSListener   net.Listener
 	ControlListener net.Listener
 	// Ready, when set, is called with the bound addresses once serving.
-	Ready func(proxy, control net.Addr)
+	Ready func(Addrs)
+}
+
+// Addrs are the addresses switchd serves on; HTTPS is nil with TLS off,
+// Proxy nil when server.http_listen is "".
+type Addrs struct {
+	Proxy, HTTPS, Control net.Addr
+}
+
+func listenerAddr(ln net.Listener) net.Addr {
+	if ln == nil {
+		return nil
+	}
+	return ln.Addr()
 }
 
 // Run serves until ctx is done, then drains in-flight requests for up to
@@ -70,16 +86,19 @@ func Run(ctx context.Context, o Options) error {
 	defer cancel()
 	d := &daemon{cfg: cfg, cfgPath: cfg.Path, cfgData: o.ConfigData, log: logger, level: o.Level, version: o.Version,
 		reloads: make(chan reloadReq)}
+	d.runCtx = runCtx
 	if err := d.start(runCtx, o); err != nil {
 		cancel()
 		d.stop()
 		d.wg.Wait()
 		return err
 	}
-	logger.Info("switchd started", zap.String("version", o.Version), zap.Stringer("proxy", d.proxyLn.Addr()),
-		zap.Stringer("control", d.controlLn.Addr()), zap.String("state", d.store.Path()), zap.String("config", d.cfgPath))
+	addrs := Addrs{Proxy: listenerAddr(d.proxyLn), HTTPS: listenerAddr(d.httpsLn), Control: listenerAddr(d.controlLn)}
+	logger.Info("switchd started", zap.String("version", o.Version), zap.Any("proxy", addrs.Proxy),
+		zap.Any("https", addrs.HTTPS), zap.Stringer("control", addrs.Control), zap.String("state", d.store.Path()),
+		zap.String("config", d.cfgPath))
 	if o.Ready != nil {
-		o.Ready(d.proxyLn.Addr(), d.controlLn.Addr())
+		o.Ready(addrs)
 	}
 	var err error
 	select {
@@ -114,11 +133,14 @@ type daemon struct {
 
 	reloads chan reloadReq
 
-	proxyLn, controlLn   net.Listener
-	proxySrv, controlSrv *http.Server
-	controlCancel        context.CancelFunc
-	serveErr             chan error
-	wg                   sync.WaitGroup
+	tls    *tlsx.Manager // nil with tls.mode "off"
+	runCtx context.Context
+
+	proxyLn, httpsLn, controlLn    net.Listener
+	proxySrv, httpsSrv, controlSrv *http.Server
+	controlCancel                  context.CancelFunc
+	serveErr                       chan error
+	wg                             sync.WaitGroup
 }
 
 func (d *daemon) loadedData() []byte {
@@ -208,37 +230,14 @@ func (d *daemon) start(ctx context.Context, o Options) error {
 	d.wg.Add(1)
 	go func() { defer d.wg.Done(); d.guard.Run(ctx) }()
 
-	passed, err := activated()
-	if err != nil {
+	if err := d.openListeners(ctx, o); err != nil {
 		return err
-	}
-	if o.ProxyListener == nil {
-		o.ProxyListener = passed["http"]
-	}
-	if o.ControlListener == nil {
-		o.ControlListener = passed["control"]
-	}
-	if d.proxyLn = o.ProxyListener; d.proxyLn == nil {
-		if d.proxyLn, err = listen(cfg.Server.HTTPListen); err != nil {
-			return err
-		}
-	}
-	if d.controlLn = o.ControlListener; d.controlLn == nil {
-		if d.controlLn, err = listen(cfg.Control.Listen); err != nil {
-			return err
-		}
 	}
 	d.handler = proxy.NewHandler(d.board.Router(), proxy.HandlerOptions{
 		Logger: d.log.Named("proxy"), AccessLog: cfg.Log.AccessLog, TrustedProxies: cfg.Server.Trusted,
 	})
 	errLog := log.New(zapWriter{d.log.Named("http")}, "", 0)
-	d.proxySrv = &http.Server{
-		Handler:           d.handler,
-		ReadHeaderTimeout: cfg.Server.ReadHeaderTimeout.D(),
-		IdleTimeout:       cfg.Server.IdleTimeout.D(),
-		MaxHeaderBytes:    cfg.Server.MaxHeaderBytes,
-		ErrorLog:          errLog,
-	}
+	d.publicServers(errLog)
 	tokens, err := loadTokens(cfg.Control)
 	if err != nil {
 		return err
@@ -270,9 +269,10 @@ func (d *daemon) start(ctx context.Context, o Options) error {
 			d.log.Warn("config file not watched; reload with SIGHUP or the API", zap.Error(err))
 		}
 	}
-	d.serveErr = make(chan error, 2)
-	d.serve(d.proxySrv, d.proxyLn)
-	d.serve(d.controlSrv, d.controlLn)
+	d.serveErr = make(chan error, 3)
+	d.serve(d.proxySrv, d.proxyLn, false)
+	d.serve(d.httpsSrv, d.httpsLn, true)
+	d.serve(d.controlSrv, d.controlLn, false)
 	return nil
 }
 
@@ -300,11 +300,20 @@ func (d *daemon) configureGuard(old, cfg *config.Config) {
 	}
 }
 
-func (d *daemon) serve(srv *http.Server, ln net.Listener) {
+func (d *daemon) serve(srv *http.Server, ln net.Listener, tls bool) {
+	if srv == nil {
+		return
+	}
 	d.wg.Add(1)
 	go func() {
 		defer d.wg.Done()
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		var err error
+		if tls {
+			err = srv.ServeTLS(ln, "", "") // certificates come from srv.TLSConfig
+		} else {
+			err = srv.Serve(ln)
+		}
+		if err != nil && !errors.Is(err, http.ErrServerClosed) {
 			d.serveErr <- fmt.Errorf("serve %s: %w", ln.Addr(), err)
 		}
 	}()
@@ -320,7 +329,10 @@ func (d *daemon) shutdown(cancel context.CancelFunc) {
 	d.controlCancel()
 	d.broker.Close()
 	var wg sync.WaitGroup
-	for _, srv := range []*http.Server{d.proxySrv, d.controlSrv} {
+	for _, srv := range []*http.Server{d.proxySrv, d.httpsSrv, d.controlSrv} {
+		if srv == nil {
+			continue
+		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -346,11 +358,16 @@ func (d *daemon) stop() {
 		d.monitor.Close()
 	}
 	d.swapNotifier(nil)
-	if d.proxySrv == nil && d.proxyLn != nil {
-		d.proxyLn.Close()
+	if d.tls != nil {
+		d.tls.Close()
 	}
-	if d.controlSrv == nil && d.controlLn != nil {
-		d.controlLn.Close()
+	for _, p := range []struct {
+		srv *http.Server
+		ln  net.Listener
+	}{{d.proxySrv, d.proxyLn}, {d.httpsSrv, d.httpsLn}, {d.controlSrv, d.controlLn}} {
+		if p.srv == nil && p.ln != nil {
+			p.ln.Close() // opened, never served
+		}
 	}
 }
 
@@ -358,6 +375,13 @@ func (d *daemon) stop() {
 type zapWriter struct{ l *zap.Logger }
 
 func (z zapWriter) Write(p []byte) (int, error) {
-	z.l.Warn("http server", zap.ByteString("message", p))
+	msg := strings.TrimSpace(string(p))
+	// Scanners and clients with old TLS stacks fail handshakes all day;
+	// that is noise at warn level.
+	if strings.Contains(msg, "TLS handshake error") {
+		z.l.Debug("http server", zap.String("message", msg))
+		return len(p), nil
+	}
+	z.l.Warn("http server", zap.String("message", msg))
 	return len(p), nil
 }

@@ -1,5 +1,6 @@
-// Package tlsx builds TLS configurations: for https:// upstreams here, and
-// (later) the certmagic-backed listener configuration.
+// Package tlsx is switchd's TLS: the listener side (certmagic for ACME and
+// files, a local CA for "internal", redirects and HSTS; manager.go) and the
+// client side for https:// upstreams (this file).
 package tlsx
 
 import (
