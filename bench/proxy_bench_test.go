@@ -274,7 +274,7 @@ name = "bench"
 	ready := make(chan struct{})
 	go func() {
 		done <- daemon.Run(ctx, daemon.Options{Config: cfg, Logger: zap.NewNop(), Version: "bench",
-			ProxyListener: countingListener{pl, w}, ControlListener: cl, Ready: func(net.Addr, net.Addr) { close(ready) }})
+			ProxyListener: countingListener{pl, w}, ControlListener: cl, Ready: func(daemon.Addrs) { close(ready) }})
 	}()
 	tb.Cleanup(func() {
 		cancel()
