@@ -343,10 +343,38 @@ func (d *daemon) shutdown(cancel context.CancelFunc) {
 		}()
 	}
 	wg.Wait()
+	d.waitUpgraded(ctx)
 	cancel() // guard, reload loop, file watch
 	d.stop()
 	d.wg.Wait()
 	d.log.Info("stopped")
+}
+
+// waitUpgraded gives upgraded (WebSocket) connections, which Shutdown does
+// not track, what is left of the grace period to end by themselves; stop
+// then closes the rest.
+func (d *daemon) waitUpgraded(ctx context.Context) {
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		open := 0
+		for _, name := range d.board.Names() {
+			if v, ok := d.board.View(name); ok {
+				for _, c := range config.Colors {
+					open += v.Service.Upgraded(c)
+				}
+			}
+		}
+		if open == 0 {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			d.log.Warn("grace period over; closing upgraded connections", zap.Int("open", open))
+			return
+		case <-tick.C:
+		}
+	}
 }
 
 // stop releases what start acquired; safe on a partial start.
