@@ -107,7 +107,7 @@ func (s *Server) condition(name, until string) (condFunc, error) {
 			switch {
 			case v.Record.Active == c:
 				return pending, fmt.Sprintf("%s is the active colour", c)
-			case n > 0:
+			case n > 0 || !v.Service.Drained(c):
 				return pending, fmt.Sprintf("%s: %d requests in flight", c, n)
 			}
 			return reached, ""

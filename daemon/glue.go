@@ -35,7 +35,12 @@ func (s *switcher) Revert(service string, from, to config.Color, reason guard.Re
 type guardListener struct{ g *guard.Guard }
 
 func (l guardListener) Changed(c switchboard.Change) {
-	if c.Changed || c.Startup {
+	switch {
+	case c.Startup && (c.Reason == switchboard.Manual || c.Reason == switchboard.Rollback):
+		// A restart in the middle of the watch after a flip keeps watching
+		// until changed_at + watch, as if switchd had never stopped.
+		l.g.Activated(c.Service, c.To, c.At, c.Forced, false)
+	case c.Changed || c.Startup:
 		l.g.Activated(c.Service, c.To, c.At, c.Forced, c.Startup)
 	}
 }

@@ -105,6 +105,7 @@ type instance struct {
 	proxy, control string
 	cancel         context.CancelFunc
 	done           chan error
+	once           sync.Once
 }
 
 func startRun(t *testing.T, text string) *instance {
@@ -139,13 +140,16 @@ func startRun(t *testing.T, text string) *instance {
 	return in
 }
 
+// stop ends Run and waits for it; safe to call more than once.
 func (in *instance) stop() {
-	in.cancel()
-	select {
-	case <-in.done:
-	case <-time.After(15 * time.Second):
-		panic("switchd did not stop")
-	}
+	in.once.Do(func() {
+		in.cancel()
+		select {
+		case <-in.done:
+		case <-time.After(15 * time.Second):
+			panic("switchd did not stop")
+		}
+	})
 }
 
 // api sends a control request and decodes the JSON answer into out (if not nil).

@@ -18,6 +18,9 @@ type Target struct {
 
 	// state is read on every request: one atomic load, no lock.
 	state atomic.Int32
+	// confirmed: the Down state was seen by a probe, not only by a failed
+	// live request.
+	confirmed atomic.Bool
 	color atomic.Uint32 // config.Color; may change on reload
 
 	obs Observer
@@ -75,6 +78,10 @@ func (t *Target) Color() config.Color { return config.Color(t.color.Load()) }
 // State returns the current state with one atomic load.
 func (t *Target) State() State { return State(t.state.Load()) }
 
+// ConfirmedDown reports whether the upstream is Down and a probe, not only
+// a failed live request, says so. Failover acts on this alone.
+func (t *Target) ConfirmedDown() bool { return t.State() == Down && t.confirmed.Load() }
+
 // Healthy reports whether the state is Up.
 func (t *Target) Healthy() bool { return t.State() == Up }
 
@@ -100,6 +107,12 @@ func (t *Target) Fail(err error) {
 	t.fails = max(t.fails, t.fall)
 	if err != nil {
 		t.lastErr = err.Error()
+	}
+	if t.State() != Down {
+		// One failed request takes the upstream out of rotation, but only
+		// a failed probe makes it "known down" for failover: a single
+		// timeout or stale connection must not move a whole service.
+		t.confirmed.Store(false)
 	}
 	tr, changed := t.setLocked(Down, now, true)
 	t.mu.Unlock()
@@ -136,6 +149,9 @@ func (t *Target) Record(err error, latency time.Duration, at time.Time) {
 		t.lastErr = err.Error()
 		if t.fails >= t.fall || prev == Unknown {
 			next = Down
+		}
+		if next == Down {
+			t.confirmed.Store(true)
 		}
 	}
 	tr, changed := t.setLocked(next, at, false)

@@ -79,6 +79,7 @@ type reqState struct {
 	replay   bool   // the request may be sent again if it was never sent
 	status   int
 	class    Class
+	headers  time.Time // when the response headers were ready
 }
 
 func stateOf(r *http.Request) *reqState {
@@ -94,6 +95,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "421 misdirected request: no service for this host", http.StatusMisdirectedRequest)
 		return
 	}
+	// entering covers the moment between loading the snapshot and counting
+	// the request in flight, so that "drained" cannot be reported while a
+	// request that saw the old colour is about to start on it.
+	svc.entering.Add(1)
 	snap := svc.snap.Load()
 	color, preview := snap.Active, false
 	if snap.PreviewHeader != "" {
@@ -110,6 +115,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rs.upstream = rs.pool.pick(nil)
 
 	svc.inflight[idx].Add(1)
+	svc.entering.Add(-1)
 	defer func() {
 		svc.inflight[idx].Add(-1)
 		h.finish(r, rs, color, preview, start)
@@ -121,7 +127,14 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := rs.bufferBody(r); err != nil {
-		rs.status, rs.class = 0, ClassCanceled
+		if r.Context().Err() != nil {
+			rs.status, rs.class = 0, ClassCanceled // the client went away
+			return
+		}
+		// A malformed body (bad chunking, short read) is the client's.
+		rs.status, rs.class = http.StatusBadRequest, Class4xx
+		w.Header().Set("Connection", "close")
+		http.Error(w, "400 bad request: unreadable body", http.StatusBadRequest)
 		return
 	}
 	h.rp.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, rs)))
@@ -134,7 +147,13 @@ func (h *Handler) finish(r *http.Request, rs *reqState, color config.Color, prev
 		rs.class = ClassCanceled
 	}
 	end := time.Now()
+	// Latency is time to the response headers, as nginx's
+	// upstream_header_time: a WebSocket, an event stream or a big download
+	// must not read as a slow upstream.
 	d := end.Sub(start)
+	if !rs.headers.IsZero() {
+		d = rs.headers.Sub(start)
+	}
 	rs.svc.observer.Load().Observe(Outcome{Color: color, Class: rs.class, Status: rs.status, Duration: d, End: end, Preview: preview})
 	if !h.accessLog.Load() {
 		return
@@ -146,7 +165,7 @@ func (h *Handler) finish(r *http.Request, rs *reqState, color config.Color, prev
 		}
 		ce.Write(zap.String("service", rs.svc.name), zap.Stringer("color", color), zap.String("upstream", up),
 			zap.String("method", r.Method), zap.String("host", r.Host), zap.String("uri", r.RequestURI),
-			zap.Int("status", rs.status), zap.Duration("duration", d), zap.String("remote", r.RemoteAddr),
+			zap.Int("status", rs.status), zap.Duration("duration", end.Sub(start)), zap.Duration("upstream_header_time", d), zap.String("remote", r.RemoteAddr),
 			zap.Bool("preview", preview))
 	}
 }
@@ -164,6 +183,7 @@ func (h *Handler) rewrite(pr *httputil.ProxyRequest) {
 
 func modifyResponse(resp *http.Response) error {
 	rs := stateOf(resp.Request)
+	rs.headers = time.Now()
 	rs.status = resp.StatusCode
 	rs.class = classOf(resp.StatusCode)
 	if resp.StatusCode == http.StatusSwitchingProtocols {
@@ -186,7 +206,7 @@ func (h *Handler) errorHandler(w http.ResponseWriter, r *http.Request, err error
 	if isTimeout(err) {
 		status, msg = http.StatusGatewayTimeout, "504 gateway timeout: upstream did not answer in time"
 	}
-	rs.status, rs.class = status, ClassError
+	rs.status, rs.class, rs.headers = status, ClassError, time.Now()
 	if ce := h.log.Check(zapcore.WarnLevel, "upstream error"); ce != nil {
 		ce.Write(zap.String("service", rs.svc.name), zap.Stringer("color", rs.pool.color),
 			zap.String("upstream", rs.upstream.address), zap.Int("status", status), zap.Error(err))

@@ -1,8 +1,10 @@
 package proxy
 
 import (
+	"bufio"
 	"context"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
@@ -354,5 +356,50 @@ func TestHostOnly(t *testing.T) {
 		if got := hostOnly(in); got != want {
 			t.Errorf("hostOnly(%q) = %q, want %q", in, got, want)
 		}
+	}
+}
+
+// TestMalformedBodyIs400: a body that cannot be read (bad chunking) is the
+// client's error: 400, not an empty 200, and no upstream is bothered.
+func TestMalformedBodyIs400(t *testing.T) {
+	var hits atomic.Int64
+	s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { hits.Add(1) }))
+	defer s.Close()
+	ups := upstreams(t, []string{hostOf(s)}, health.Up, TransportOptions{})
+	f := newFixture(t, ups, nil, nil, HandlerOptions{})
+	c, err := net.Dial("tcp", strings.TrimPrefix(f.front.URL, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_, _ = io.WriteString(c, "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n")
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 400 || hits.Load() != 0 {
+		t.Fatalf("status %d, upstream hits %d", resp.StatusCode, hits.Load())
+	}
+	if o := f.obs.next(t); o.Class != Class4xx || o.Class.IsError() {
+		t.Fatalf("outcome %+v", o)
+	}
+}
+
+// TestLatencyIsTimeToHeaders: an answer that streams for a while after its
+// headers does not read as a slow upstream.
+func TestLatencyIsTimeToHeaders(t *testing.T) {
+	s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(200)
+		w.(http.Flusher).Flush()
+		time.Sleep(300 * time.Millisecond)
+		_, _ = io.WriteString(w, "late body")
+	}))
+	defer s.Close()
+	ups := upstreams(t, []string{hostOf(s)}, health.Up, TransportOptions{})
+	f := newFixture(t, ups, nil, nil, HandlerOptions{})
+	get(t, f.front.Client(), f.front.URL, nil)
+	if o := f.obs.next(t); o.Duration >= 250*time.Millisecond || o.End.IsZero() {
+		t.Fatalf("latency %v includes the body", o.Duration)
 	}
 }

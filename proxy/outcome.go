@@ -58,7 +58,7 @@ type Outcome struct {
 	Color    config.Color
 	Class    Class
 	Status   int           // sent to the client; 0 when the client went away first
-	Duration time.Duration // from arrival to the end of the response
+	Duration time.Duration // from arrival to the response headers (to the end when there were none)
 	End      time.Time     // when the response ended (saves observers a clock read)
 	Preview  bool          // sent to the idle colour through the preview header
 }

@@ -26,13 +26,15 @@ func (p *Pool) Color() config.Color { return p.color }
 // Upstreams returns the pool's upstreams; the caller must not modify it.
 func (p *Pool) Upstreams() []*Upstream { return p.upstreams }
 
-// Counts returns how many upstreams are Up, how many are known Down, and the total.
+// Counts returns how many upstreams are Up, how many are known Down (a
+// probe confirmed it: a failed live request alone does not count), and the
+// total.
 func (p *Pool) Counts() (up, down, total int) {
 	for _, u := range p.upstreams {
-		switch u.health.State() {
-		case health.Up:
+		switch {
+		case u.health.State() == health.Up:
 			up++
-		case health.Down:
+		case u.health.ConfirmedDown():
 			down++
 		}
 	}

@@ -35,6 +35,9 @@ func (rs *reqState) bufferBody(r *http.Request) error {
 	}
 	rs.body = buf
 	r.Body = io.NopCloser(bytes.NewReader(buf))
+	// With GetBody the Transport itself resends a request whose kept-alive
+	// connection turned out closed before anything was written, POSTs too.
+	r.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(buf)), nil }
 	return nil
 }
 

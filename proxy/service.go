@@ -41,6 +41,7 @@ type Service struct {
 	snap     atomic.Pointer[Snapshot]
 	observer atomic.Pointer[observerBox]
 	inflight [2]atomic.Int64
+	entering atomic.Int64 // requests between snapshot load and inflight count
 	upgrades [2]connSet
 
 	mu     sync.Mutex
@@ -81,6 +82,12 @@ func (s *Service) SetObserver(obs Observer) {
 // Inflight returns the requests to colour c being proxied now, upgraded
 // connections included.
 func (s *Service) Inflight(c config.Color) int64 { return s.inflight[c.Index()].Load() }
+
+// Drained reports whether no request is in flight to colour c, nor about
+// to start on it. It is only meaningful once c is no longer active.
+func (s *Service) Drained(c config.Color) bool {
+	return s.inflight[c.Index()].Load() == 0 && s.entering.Load() == 0
+}
 
 // Upgraded returns the open upgraded (WebSocket) connections to colour c.
 func (s *Service) Upgraded(c config.Color) int { return s.upgrades[c.Index()].len() }
