@@ -21,7 +21,7 @@ type Target struct {
 	// confirmed: the Down state was seen by a probe, not only by a failed
 	// live request.
 	confirmed atomic.Bool
-	color atomic.Uint32 // config.Color; may change on reload
+	color     atomic.Uint32 // config.Color; may change on reload
 
 	obs Observer
 
