@@ -30,8 +30,14 @@ const ringSize = 1024
 const subBuffer = 256
 
 // NewBroker returns an empty broker.
+//
+// Ids start at the boot time in microseconds, not at 1, so that they keep
+// growing across restarts: a webhook receiver that de-duplicates on the
+// Idempotency-Key, or a client resuming with Last-Event-ID, never mistakes a
+// new process's event for one it has seen.
 func NewBroker() *Broker {
-	return &Broker{ring: make([]Event, 0, ringSize), subs: map[chan Event]struct{}{}, now: time.Now}
+	return &Broker{ring: make([]Event, 0, ringSize), subs: map[chan Event]struct{}{}, now: time.Now,
+		nextID: uint64(time.Now().UnixMicro())}
 }
 
 // Publish stamps e with the next id and the time (when unset) and hands it

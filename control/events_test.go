@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -13,12 +14,16 @@ import (
 
 func TestBrokerReplayAndDrop(t *testing.T) {
 	b := NewBroker()
+	var ids []uint64
 	for i := 0; i < 3; i++ {
-		b.Publish(Event{Type: "flip", Service: "app"})
+		ids = append(ids, b.Publish(Event{Type: "flip", Service: "app"}).ID)
 	}
-	ch, cancel := b.Subscribe(1) // replay 2 and 3
+	if ids[0] < uint64(time.Now().Add(-time.Minute).UnixMicro()) || ids[1] != ids[0]+1 || ids[2] != ids[1]+1 {
+		t.Fatalf("ids %v: want consecutive, starting at the boot time", ids)
+	}
+	ch, cancel := b.Subscribe(ids[0]) // replay the second and third
 	defer cancel()
-	for _, want := range []uint64{2, 3} {
+	for _, want := range ids[1:] {
 		if e := <-ch; e.ID != want {
 			t.Fatalf("replayed id %d, want %d", e.ID, want)
 		}
@@ -52,12 +57,12 @@ func TestEventStream(t *testing.T) {
 	srv := httptest.NewServer(b)
 	defer srv.Close()
 	defer b.Close()
-	b.Publish(Event{Type: "flip", Service: "app", From: "blue", To: "green", Generation: 1})
+	first := b.Publish(Event{Type: "flip", Service: "app", From: "blue", To: "green", Generation: 1}).ID
 
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	req, _ := http.NewRequestWithContext(ctx, "GET", srv.URL+"?service=app", nil)
-	req.Header.Set("Last-Event-ID", "0")
+	req.Header.Set("Last-Event-ID", strconv.FormatUint(first, 10))
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -92,7 +97,7 @@ func TestEventStream(t *testing.T) {
 			got = append(got, e)
 		}
 	}
-	if len(got) != 1 || got[0].Type != "guard" || got[0].ID != 3 || got[0].Time.IsZero() {
+	if len(got) != 1 || got[0].Type != "guard" || got[0].ID != first+2 || got[0].Time.IsZero() {
 		t.Fatalf("stream gave %+v", got)
 	}
 }

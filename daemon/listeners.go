@@ -6,6 +6,8 @@ import (
 	"net"
 	"net/http"
 
+	"go.uber.org/zap"
+
 	"switchd/config"
 	"switchd/tlsx"
 )
@@ -18,6 +20,16 @@ func (d *daemon) openListeners(ctx context.Context, o Options) error {
 	if err != nil {
 		return err
 	}
+	// A socket systemd passed that nothing serves would leave clients
+	// hanging in its backlog: close it.
+	defer func() {
+		for name, ln := range passed {
+			if ln != d.proxyLn && ln != d.httpsLn && ln != d.controlLn {
+				d.log.Warn("closing a socket passed by systemd that this configuration does not use", zap.String("name", name))
+				ln.Close()
+			}
+		}
+	}()
 	pick := func(given net.Listener, name, addr string) (net.Listener, error) {
 		if given != nil {
 			return given, nil

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"syscall"
 	"time"
 
@@ -102,8 +103,8 @@ func (d *daemon) applyFile() error {
 
 // apply makes cfg the running configuration, or changes nothing.
 func (d *daemon) apply(cfg *config.Config) error {
-	old := d.cfg
-	tokens, err := loadTokens(cfg.Control)
+	old := d.running()
+	tokens, err := d.controlTokens(cfg)
 	if err != nil {
 		return err
 	}
@@ -125,14 +126,21 @@ func (d *daemon) apply(cfg *config.Config) error {
 	}
 	d.configureGuard(old, cfg)
 	d.api.SetTokens(tokens)
+	d.cfgMu.Lock()
 	d.cfg = cfg
+	d.cfgMu.Unlock()
 	d.metrics.Declare(cfg.Services)
 	d.handler.SetTrustedProxies(cfg.Server.Trusted)
 	d.handler.SetAccessLog(cfg.Log.AccessLog)
 	if lvl, err := zap.ParseAtomicLevel(cfg.Log.Level); err == nil && d.level != nil {
 		d.level.SetLevel(lvl.Level())
 	}
-	d.setNotify(cfg.Notify)
+	if !slices.EqualFunc(old.Notify, cfg.Notify, func(a, b config.Notify) bool {
+		return a.URL == b.URL && slices.Equal(a.Events, b.Events)
+	}) {
+		// Only then: rebuilding drops what the old queues still hold.
+		d.setNotify(cfg.Notify)
+	}
 	for _, w := range restartOnly(old, cfg) {
 		d.log.Warn("changed setting needs a restart to take effect", zap.String("key", w))
 	}

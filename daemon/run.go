@@ -111,7 +111,8 @@ func Run(ctx context.Context, o Options) error {
 }
 
 type daemon struct {
-	cfg     *config.Config // replaced by the reload loop only
+	cfgMu   sync.Mutex
+	cfg     *config.Config // replaced by the reload loop only; read it with running()
 	cfgPath string
 	log     *zap.Logger
 	level   *zap.AtomicLevel
@@ -141,6 +142,13 @@ type daemon struct {
 	controlCancel                  context.CancelFunc
 	serveErr                       chan error
 	wg                             sync.WaitGroup
+}
+
+// running returns the configuration in force.
+func (d *daemon) running() *config.Config {
+	d.cfgMu.Lock()
+	defer d.cfgMu.Unlock()
+	return d.cfg
 }
 
 func (d *daemon) loadedData() []byte {
@@ -238,7 +246,7 @@ func (d *daemon) start(ctx context.Context, o Options) error {
 	})
 	errLog := log.New(zapWriter{d.log.Named("http")}, "", 0)
 	d.publicServers(errLog)
-	tokens, err := loadTokens(cfg.Control)
+	tokens, err := d.controlTokens(cfg)
 	if err != nil {
 		return err
 	}
@@ -274,6 +282,31 @@ func (d *daemon) start(ctx context.Context, o Options) error {
 	d.serve(d.httpsSrv, d.httpsLn, true)
 	d.serve(d.controlSrv, d.controlLn, false)
 	return nil
+}
+
+// controlTokens loads the tokens cfg asks for, and refuses none when the
+// control listener actually bound (which a reload cannot move, and systemd
+// may have passed) is reachable from other hosts.
+func (d *daemon) controlTokens(cfg *config.Config) (*control.Tokens, error) {
+	tokens, err := loadTokens(cfg.Control)
+	if err != nil {
+		return nil, err
+	}
+	if tokens == nil && exposed(d.controlLn) {
+		return nil, fmt.Errorf("control.tokens_file: required, because the control API listens on %s, which is neither loopback nor a unix socket", d.controlLn.Addr())
+	}
+	return tokens, nil
+}
+
+// exposed reports whether ln accepts connections from other hosts.
+func exposed(ln net.Listener) bool {
+	switch a := ln.Addr().(type) {
+	case *net.UnixAddr:
+		return false
+	case *net.TCPAddr:
+		return !a.IP.IsLoopback()
+	}
+	return true
 }
 
 // loadTokens reads [control].tokens_file; nil when there is none.
@@ -322,7 +355,7 @@ func (d *daemon) serve(srv *http.Server, ln net.Listener, tls bool) {
 // shutdown stops accepting, lets in-flight requests finish for up to
 // shutdown_grace, then closes what is left.
 func (d *daemon) shutdown(cancel context.CancelFunc) {
-	grace := d.cfg.Server.ShutdownGrace.D()
+	grace := d.running().Server.ShutdownGrace.D()
 	d.log.Info("shutting down", zap.Duration("grace", grace))
 	ctx, stop := context.WithTimeout(context.Background(), grace)
 	defer stop()

@@ -2,10 +2,15 @@ package daemon
 
 import (
 	"fmt"
+	"net"
 	"path/filepath"
 	"strings"
+	"switchd/config"
+	"switchd/control"
 	"testing"
 	"time"
+
+	"go.uber.org/zap"
 )
 
 // TestTokenAddAndUse: `switchd token add` prints a secret that switchctl can
@@ -47,3 +52,53 @@ func TestTokenAddAndUse(t *testing.T) {
 		t.Fatalf("reload with an operate token: %d %q", code, errs)
 	}
 }
+
+// TestTokensFollowTheBoundAddress: a control API bound to a non-loopback
+// address needs tokens whatever the config says, and a reload cannot drop
+// them (a reload does not move the listener).
+func TestTokensFollowTheBoundAddress(t *testing.T) {
+	dir := t.TempDir()
+	tokens := filepath.Join(dir, "tokens")
+	if _, err := control.AddToken(tokens, "ops", control.RoleAdmin); err != nil {
+		t.Fatal(err)
+	}
+	blue, green := colourBackend(t, "blue"), colourBackend(t, "green")
+	base := fmt.Sprintf(baseConfig, dir, addrOf(blue), addrOf(green))
+	withTokens := strings.Replace(base, "[control]\n", fmt.Sprintf("[control]\ntokens_file = %q\n", tokens), 1)
+	d := &daemon{log: zap.NewNop()}
+	cfg, err := config.Parse([]byte(base), "t.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfgT, err := config.Parse([]byte(withTokens), "t.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		addr    net.Addr
+		cfg     *config.Config
+		wantErr bool
+	}{
+		{&net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 9180}, cfg, false},
+		{&net.TCPAddr{IP: net.IPv6loopback, Port: 9180}, cfg, false},
+		{&net.UnixAddr{Name: "/run/switchd/control.sock", Net: "unix"}, cfg, false},
+		{&net.TCPAddr{IP: net.IPv4(10, 1, 2, 3), Port: 9180}, cfg, true},
+		{&net.TCPAddr{IP: net.IPv4zero, Port: 9180}, cfg, true},
+		{&net.TCPAddr{IP: net.IPv4zero, Port: 9180}, cfgT, false},
+	} {
+		d.controlLn = fakeListener{tc.addr}
+		toks, err := d.controlTokens(tc.cfg)
+		if (err != nil) != tc.wantErr {
+			t.Errorf("%v: err %v, want error %v", tc.addr, err, tc.wantErr)
+		}
+		if err == nil && (toks != nil) != (tc.cfg == cfgT) {
+			t.Errorf("%v: tokens %v", tc.addr, toks)
+		}
+	}
+}
+
+type fakeListener struct{ addr net.Addr }
+
+func (f fakeListener) Accept() (net.Conn, error) { return nil, net.ErrClosed }
+func (f fakeListener) Close() error              { return nil }
+func (f fakeListener) Addr() net.Addr            { return f.addr }
