@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"go.uber.org/zap"
 )
 
 func TestParseTokensErrors(t *testing.T) {
@@ -94,4 +96,30 @@ func TestAuthorization(t *testing.T) {
 	if res := decode[ChangeResult](t, body); code != 200 || res.Service.ChangedBy != "root" {
 		t.Fatalf("actor header honoured with tokens on: %d %q", code, res.Service.ChangedBy)
 	}
+}
+
+func TestLogLevelEndpoint(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "tokens")
+	viewer, _ := AddToken(file, "viewer", RoleRead)
+	root, _ := AddToken(file, "root", RoleAdmin)
+	toks, err := LoadTokens(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lvl := zap.NewAtomicLevelAt(zap.InfoLevel)
+	f := newFixture(t, fixtureOptions{tokens: toks, level: &lvl})
+	as := func(s string) []string { return []string{"Authorization", "Bearer " + s} }
+	if code, body := f.do(t, "GET", "/v1/log/level", "", as(viewer)...); code != 200 || decode[LogLevel](t, body).Level != "info" {
+		t.Fatalf("GET: %d %s", code, body)
+	}
+	if code, _ := f.do(t, "PUT", "/v1/log/level", `{"level":"debug"}`, as(viewer)...); code != 403 {
+		t.Fatalf("PUT as viewer: %d", code)
+	}
+	code, body := f.do(t, "PUT", "/v1/log/level", `{"level":"loud"}`, as(root)...)
+	wantError(t, code, body, 400, CodeBadRequest, `level: bad level "loud" (want debug, info, warn or error)`)
+	if code, body := f.do(t, "PUT", "/v1/log/level", `{"level":"debug"}`, as(root)...); code != 200 || lvl.Level() != zap.DebugLevel {
+		t.Fatalf("PUT as admin: %d %s, level %v", code, body, lvl.Level())
+	}
+	code, body = f.do(t, "POST", "/v1/log/level", `{"level":"warn"}`, as(root)...)
+	wantError(t, code, body, 405, CodeMethod, "")
 }

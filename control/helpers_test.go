@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"go.uber.org/goleak"
+	"go.uber.org/zap"
 
 	"switchd/config"
 	"switchd/internal/testkit"
@@ -73,6 +74,7 @@ type fixtureOptions struct {
 	guard    Guard
 	tokens   *Tokens
 	reload   func(context.Context) error
+	level    *zap.AtomicLevel
 }
 
 func newFixture(t *testing.T, o fixtureOptions) *fixture {
@@ -96,7 +98,7 @@ func newFixture(t *testing.T, o fixtureOptions) *fixture {
 		t.Fatal(err)
 	}
 	t.Cleanup(b.Close)
-	opts := Options{Board: b, Version: "v1.2.3-test", Tokens: o.tokens, Reload: o.reload}
+	opts := Options{Board: b, Version: "v1.2.3-test", Tokens: o.tokens, Reload: o.reload, Level: o.level}
 	if o.guard != nil {
 		opts.Guard = o.guard
 	}

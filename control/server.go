@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 
 	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 
 	"switchd/config"
 	"switchd/switchboard"
@@ -42,6 +43,9 @@ type Options struct {
 	Version string
 	// Logger; nil: no logs.
 	Logger *zap.Logger
+	// Level is the logger's level, read and set through /v1/log/level;
+	// nil: no such endpoint.
+	Level *zap.AtomicLevel
 	// Tokens, when set, are required (Authorization: Bearer) on every
 	// endpoint but /healthz and /metrics; nil: no authentication.
 	Tokens *Tokens
@@ -82,6 +86,9 @@ func New(o Options) *Server {
 	}
 	if o.Reload != nil {
 		s.route("/v1/reload", "POST", RoleAdmin, s.reload)
+	}
+	if o.Level != nil {
+		s.mux.HandleFunc("/v1/log/level", s.logLevel)
 	}
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, CodeNotFound, fmt.Sprintf("no endpoint %s", r.URL.Path))
@@ -290,4 +297,45 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 
 func writeError(w http.ResponseWriter, status int, code, msg string) {
 	writeJSON(w, status, ErrorBody{Error: ErrorDetail{Code: code, Message: msg}})
+}
+
+// LogLevel is the body of GET and PUT /v1/log/level.
+type LogLevel struct {
+	Level string `json:"level"` // debug | info | warn | error
+}
+
+// logLevel reads (role read) or sets (role admin) the log level, so that an
+// operator can turn on debug logs without a restart.
+func (s *Server) logLevel(w http.ResponseWriter, r *http.Request) {
+	need := RoleRead
+	switch r.Method {
+	case http.MethodGet, http.MethodHead:
+	case http.MethodPut:
+		need = RoleAdmin
+	default:
+		w.Header().Set("Allow", "GET, PUT")
+		writeError(w, http.StatusMethodNotAllowed, CodeMethod, fmt.Sprintf("%s needs GET or PUT, not %s", r.URL.Path, r.Method))
+		return
+	}
+	r, ok := s.authorize(w, r, need)
+	if !ok {
+		return
+	}
+	if r.Method == http.MethodPut {
+		var req LogLevel
+		dec := json.NewDecoder(io.LimitReader(r.Body, maxBody))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&req); err != nil {
+			writeError(w, http.StatusBadRequest, CodeBadRequest, fmt.Sprintf("bad JSON body: %v", err))
+			return
+		}
+		lvl, err := zapcore.ParseLevel(req.Level)
+		if err != nil || lvl < zapcore.DebugLevel || lvl > zapcore.ErrorLevel {
+			writeError(w, http.StatusBadRequest, CodeBadRequest, fmt.Sprintf("level: bad level %q (want debug, info, warn or error)", req.Level))
+			return
+		}
+		s.o.Level.SetLevel(lvl)
+		s.o.Logger.Info("log level changed", zap.Stringer("level", lvl), zap.String("actor", actor(r)))
+	}
+	writeJSON(w, http.StatusOK, LogLevel{Level: s.o.Level.Level().String()})
 }

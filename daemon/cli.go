@@ -162,7 +162,7 @@ func runDemo(ctx context.Context, stderr io.Writer) int {
 	}
 	defer green.Close()
 	cfg := config.Demo(blue.Addr, green.Addr, dir)
-	logger, _, err := NewLogger(cfg.Log)
+	logger, level, err := NewLogger(cfg.Log)
 	if err != nil {
 		fmt.Fprintf(stderr, "switchd: %v\n", err)
 		return 1
@@ -170,7 +170,7 @@ func runDemo(ctx context.Context, stderr io.Writer) int {
 	defer func() { _ = logger.Sync() }()
 	logger.Info("demo: try  curl http://127.0.0.1:8080/  then  go run ./cmd/switchctl flip  and curl again",
 		zap.String("blue", blue.Addr), zap.String("green", green.Addr), zap.String("state", dir))
-	if err := Run(ctx, Options{Config: cfg, Logger: logger, Version: Version}); err != nil {
+	if err := Run(ctx, Options{Config: cfg, Logger: logger, Level: &level, Version: Version}); err != nil {
 		fmt.Fprintf(stderr, "switchd: %v\n", err)
 		return 1
 	}

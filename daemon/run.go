@@ -250,7 +250,7 @@ func (d *daemon) start(ctx context.Context, o Options) error {
 	if err != nil {
 		return err
 	}
-	d.api = control.New(control.Options{Tokens: tokens,
+	d.api = control.New(control.Options{Tokens: tokens, Level: d.level,
 		Board: d.board, Guard: guardView{d.guard, d.board}, Events: d.broker, Version: d.version, Logger: d.log.Named("control"),
 		Metrics: promhttp.HandlerFor(gathererWithSample(d.metrics, d.board), promhttp.HandlerOpts{}),
 		Reload:  func(rctx context.Context) error { return d.requestReload(rctx, "api") },
