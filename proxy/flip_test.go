@@ -312,3 +312,53 @@ func TestFlipClosesIdleConnectionsToOldColour(t *testing.T) {
 		t.Fatal("the idle connection to blue is still open after the flip")
 	}
 }
+
+// TestWebSocketDrainCountsFromTheLastFlip: blue → green → blue → green
+// within the drain timeout: blue's connections get the full drain from the
+// last flip away from blue, not from the first.
+func TestWebSocketDrainCountsFromTheLastFlip(t *testing.T) {
+	s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := websocket.Accept(w, r, nil)
+		if err != nil {
+			return
+		}
+		defer c.CloseNow()
+		for {
+			if _, _, err := c.Read(r.Context()); err != nil {
+				return
+			}
+		}
+	}))
+	defer s.Close()
+	green := backend(t, "green")
+	f := newFixture(t, upstreams(t, []string{hostOf(s)}, health.Up, TransportOptions{}),
+		upstreams(t, []string{hostOf(green)}, health.Up, TransportOptions{}), nil, HandlerOptions{})
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	conn, _, err := websocket.Dial(ctx, "ws"+f.front.URL[len("http"):], nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.CloseNow()
+	const drain = 400 * time.Millisecond
+	cur := f.svc.Snapshot()
+	f.svc.Publish(cur.With(config.Green, 2))
+	f.svc.Retire(config.Blue, drain)
+	time.Sleep(100 * time.Millisecond)
+	f.svc.Publish(cur.With(config.Blue, 3))
+	f.svc.Retire(config.Green, drain)
+	time.Sleep(100 * time.Millisecond)
+	f.svc.Publish(cur.With(config.Green, 4))
+	f.svc.Retire(config.Blue, drain)   // the last flip away from blue
+	time.Sleep(300 * time.Millisecond) // past the first timer, not the last
+	if n := f.svc.Upgraded(config.Blue); n != 1 {
+		t.Fatalf("blue's WebSocket closed %v after the last flip (drain %v)", 300*time.Millisecond, drain)
+	}
+	deadline := time.Now().Add(2 * time.Second)
+	for f.svc.Upgraded(config.Blue) != 0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := f.svc.Upgraded(config.Blue); n != 0 {
+		t.Fatal("blue's WebSocket never closed")
+	}
+}

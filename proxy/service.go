@@ -44,8 +44,9 @@ type Service struct {
 	entering atomic.Int64 // requests between snapshot load and inflight count
 	upgrades [2]connSet
 
-	mu     sync.Mutex
-	timers map[*time.Timer]struct{}
+	mu      sync.Mutex
+	timers  map[*time.Timer]struct{}
+	retired [2]uint64 // Retire calls per colour
 }
 
 type observerBox struct{ Observer }
@@ -107,12 +108,18 @@ func (s *Service) Retire(old config.Color, drain time.Duration) {
 	if s.timers == nil { // closed
 		return
 	}
+	// Only the latest retirement of a colour counts: after blue → green →
+	// blue → green, blue's connections get the full drain from the last
+	// flip, not from the first.
+	s.retired[old.Index()]++
+	gen := s.retired[old.Index()]
 	var t *time.Timer
 	t = time.AfterFunc(drain, func() {
 		s.mu.Lock()
 		delete(s.timers, t)
+		latest := s.retired[old.Index()] == gen
 		s.mu.Unlock()
-		if s.snap.Load().Active != old {
+		if latest && s.snap.Load().Active != old {
 			s.upgrades[old.Index()].closeBefore(cutoff)
 		}
 	})
