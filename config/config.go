@@ -24,6 +24,10 @@ type Config struct {
 
 	// Path is the file the config was read from ("" for an embedded one).
 	Path string `toml:"-"`
+
+	// keyLines maps key paths ("service[0].blue.upstreams") to their line,
+	// for errors found after Parse (CheckActive).
+	keyLines map[string]int
 }
 
 // Server configures the public listeners and the upstream transport.

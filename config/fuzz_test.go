@@ -45,7 +45,9 @@ func FuzzParse(f *testing.F) {
 		if err != nil {
 			t.Fatalf("parse of the marshalled config:\n%v\n%s", err, out)
 		}
-		// %+v, not reflect.DeepEqual: a nil and an empty list are the same config.
+		// %+v, not reflect.DeepEqual: a nil and an empty list are the same
+		// config. Where keys stand is not part of it.
+		c.keyLines, again.keyLines = nil, nil
 		if before, after := fmt.Sprintf("%+v", c), fmt.Sprintf("%+v", again); before != after {
 			t.Fatalf("round trip changed the config\nbefore: %s\n after: %s", before, after)
 		}
@@ -73,8 +75,8 @@ func checkValid(t *testing.T, c *Config) {
 			}
 			hosts[h] = true
 		}
-		if !s.Initial.Valid() || len(s.Pool(s.Initial).Upstreams) == 0 {
-			t.Fatalf("service %q: active colour %v without upstreams", s.Name, s.Initial)
+		if !s.Initial.Valid() {
+			t.Fatalf("service %q: initial %v is not a colour", s.Name, s.Initial)
 		}
 		for _, col := range Colors {
 			for _, u := range s.Pool(col).Upstreams {

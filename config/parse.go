@@ -48,6 +48,7 @@ func Parse(data []byte, path string) (*Config, error) {
 		return nil, sc.probs.err(path, sc.names())
 	}
 	c.Path = path
+	c.keyLines = sc.lines
 	applyDefaults(&c, sc.set)
 	validate(&c, sc)
 	if err := sc.probs.err(path, sc.names()); err != nil {

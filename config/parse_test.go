@@ -80,10 +80,6 @@ var parseErrorTests = []struct {
 		`config.toml:3: service "app": hosts: bad host "a.*.com" (want a DNS name like "app.example.com" or a pattern like "*.example.com")`},
 	{"two default services", "[[service]]\nname = \"a\"\nblue.upstreams = [\"a:1\"]\n[[service]]\nname = \"b\"\nblue.upstreams = [\"b:1\"]\n",
 		`config.toml:4: service "b": hosts: empty, but service "a" is already the default service (the one without hosts)`},
-	{"active colour empty", "[[service]]\nname = \"app\"\ninitial = \"green\"\nblue.upstreams = [\"a:1\"]\n",
-		`config.toml:3: service "app": green.upstreams: the active colour green has no upstreams`},
-	{"active colour empty list", "[[service]]\nname = \"app\"\n  [service.blue]\n  upstreams = []\n",
-		`config.toml:4: service "app": blue.upstreams: the active colour blue has no upstreams`},
 	{"upstream path", "[[service]]\nname = \"app\"\nblue.upstreams = [\"http://a:80/api\"]\n",
 		`config.toml:3: service "app": blue.upstreams: bad upstream "http://a:80/api": must not have a path`},
 	{"upstream port", "[[service]]\nname = \"app\"\nblue.upstreams = [\"10.0.0.1\"]\n",
@@ -223,7 +219,6 @@ level = "loud"
 	want := []string{
 		`/etc/switchd/config.toml:2: server.max_header_bytes: must be at least 1024, got 1`,
 		`/etc/switchd/config.toml:3: server.bogus: unknown key`,
-		`/etc/switchd/config.toml:7: service "app": green.upstreams: the active colour green has no upstreams`,
 		`/etc/switchd/config.toml:9: service "app": blue.upstreams: duplicate upstream "a:1" (also in blue.upstreams)`,
 		`/etc/switchd/config.toml:11: service "app": health.interval: bad duration "1x" (want e.g. "500ms", "10s", "1m")`,
 		`/etc/switchd/config.toml:12: service "app": health.rise: want an integer, got a string`,
@@ -351,6 +346,7 @@ func TestDefaults(t *testing.T) {
 		}},
 		Path: "config.toml",
 	}
+	want.keyLines = c.keyLines // where keys stand is not a default
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("defaults\n got: %+v\nwant: %+v", c, want)
 	}
@@ -664,6 +660,35 @@ func TestValidHSTS(t *testing.T) {
 	} {
 		if got := validHSTS(s); got != want {
 			t.Errorf("validHSTS(%q) = %v, want %v", s, got, want)
+		}
+	}
+}
+
+// TestCheckActive: the active colour is state.json's when it knows one,
+// else initial; either must have upstreams, the idle one need not.
+func TestCheckActive(t *testing.T) {
+	text := "[[service]]\nname = \"app\"\ninitial = \"green\"\nblue.upstreams = [\"a:1\"]\n" +
+		"[[service]]\nname = \"api\"\nhosts = [\"api.test\"]\n  [service.blue]\n  upstreams = []\n  [service.green]\n  upstreams = [\"b:1\"]\n"
+	c, err := Parse([]byte(text), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	state := map[string]Color{}
+	active := func(name string) (Color, bool) { col, ok := state[name]; return col, ok }
+	for _, tc := range []struct {
+		state map[string]Color
+		want  string
+	}{
+		{nil, "config.toml:3: service \"app\": green.upstreams: the active colour green (from initial) has no upstreams\n" +
+			"config.toml:9: service \"api\": blue.upstreams: the active colour blue (from initial) has no upstreams"},
+		{map[string]Color{"app": Blue, "api": Green}, ""},
+		{map[string]Color{"app": Blue, "api": Blue},
+			"config.toml:9: service \"api\": blue.upstreams: the active colour blue (from state.json) has no upstreams"},
+	} {
+		state = tc.state
+		err := c.CheckActive(active)
+		if got := fmt.Sprint(err); (err == nil && tc.want != "") || (err != nil && got != tc.want) {
+			t.Errorf("state %v:\n got %v\nwant %s", tc.state, err, tc.want)
 		}
 	}
 }

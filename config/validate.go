@@ -442,11 +442,8 @@ func (v validator) pools(p string, sv *Service) {
 			seen[canon] = c
 		}
 	}
-	// The idle colour may be empty (nothing deployed yet); the active one
-	// would answer every request with 502.
-	if c := sv.Initial; c.Valid() && len(sv.Pool(c).Upstreams) == 0 {
-		v.add(p+"."+c.String()+".upstreams", []string{p + ".initial"}, "the active colour %s has no upstreams", c)
-	}
+	// Whether the active colour has upstreams depends on state.json too:
+	// see CheckActive.
 }
 
 func (v validator) health(p string, h *Health) {

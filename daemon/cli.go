@@ -6,13 +6,16 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
+	"path/filepath"
 	"runtime"
 
 	"go.uber.org/zap"
 
 	"switchd/config"
 	"switchd/control"
+	"switchd/state"
 )
 
 // Version is the build's version, set with -ldflags "-X switchd/daemon.Version=…".
@@ -131,6 +134,9 @@ func validate(args []string, stdout, stderr io.Writer) int {
 	if err == nil {
 		_, err = loadTokens(cfg.Control)
 	}
+	if err == nil {
+		err = checkActive(cfg)
+	}
 	if err != nil {
 		fmt.Fprintf(stderr, "%v\n", err)
 		fmt.Fprintf(stderr, "switchd: %s: configuration is invalid\n", *path)
@@ -175,4 +181,22 @@ func runDemo(ctx context.Context, stderr io.Writer) int {
 		return 1
 	}
 	return 0
+}
+
+// checkActive checks that every active colour has upstreams, reading
+// state.json (without taking it over) when it can: after a flip to green,
+// emptying blue is fine even though initial still says blue.
+func checkActive(cfg *config.Config) error {
+	data, err := os.ReadFile(filepath.Join(cfg.State.Dir, state.FileName))
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return cfg.CheckActive(nil)
+	case err != nil:
+		return fmt.Errorf("state: %w", err)
+	}
+	f, err := state.Decode(data)
+	if err != nil {
+		return fmt.Errorf("state: %s: %w", filepath.Join(cfg.State.Dir, state.FileName), err)
+	}
+	return cfg.CheckActive(stateColors(f))
 }

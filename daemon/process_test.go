@@ -217,3 +217,39 @@ func TestDemo(t *testing.T) {
 		t.Fatalf("demo exit %d", code)
 	}
 }
+
+// TestValidateReadsState: the active colour is state.json's. After a flip
+// to green, a config whose blue pool is empty is valid (initial still says
+// blue); one whose green pool is empty is not, and start-up refuses it with
+// the same line.
+func TestValidateReadsState(t *testing.T) {
+	dir := t.TempDir()
+	stateDir := filepath.Join(dir, "state")
+	if err := os.MkdirAll(stateDir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	st := `{"version":1,"services":{"app":{"active":"green","previous":"blue","generation":1,"changed_at":"2026-11-26T10:00:00Z","changed_by":"t","reason":"manual"}}}`
+	if err := os.WriteFile(filepath.Join(stateDir, "state.json"), []byte(st), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	blueEmpty := writeConfig(t, dir, fmt.Sprintf(baseConfig, stateDir, "127.0.0.1:1", "127.0.0.1:2"))
+	text, _ := os.ReadFile(blueEmpty)
+	if err := os.WriteFile(blueEmpty, []byte(strings.Replace(string(text), `upstreams = ["127.0.0.1:1"]`, "upstreams = []", 1)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	p := startProc(t, "validate", "-config", blueEmpty)
+	if code := p.wait(t, 10*time.Second); code != 0 {
+		t.Fatalf("blue emptied after a flip to green: exit %d\n%s", code, p.stderr.String())
+	}
+	greenEmpty := filepath.Join(dir, "green-empty.toml")
+	if err := os.WriteFile(greenEmpty, []byte(strings.Replace(string(text), `upstreams = ["127.0.0.1:2"]`, "upstreams = []", 1)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	want := "green-empty.toml:18: service \"app\": green.upstreams: the active colour green (from state.json) has no upstreams"
+	for _, args := range [][]string{{"validate", "-config", greenEmpty}, {"-config", greenEmpty}} {
+		p = startProc(t, args...)
+		if code := p.wait(t, 10*time.Second); code != 1 || !strings.Contains(p.stderr.String(), want) {
+			t.Fatalf("%v: exit %d, want 1 and %q:\n%s", args, code, want, p.stderr.String())
+		}
+	}
+}

@@ -108,7 +108,14 @@ func (d *daemon) apply(cfg *config.Config) error {
 	if err != nil {
 		return err
 	}
-	if err := d.board.Check(cfg); err != nil {
+	err = cfg.CheckActive(func(name string) (config.Color, bool) {
+		v, ok := d.board.View(name)
+		return v.Record.Active, ok
+	})
+	if err != nil {
+		return err
+	}
+	if err := d.board.Check(cfg); err != nil { // the same, against state not yet saved
 		return err
 	}
 	if err := d.updateTLS(cfg); err != nil {

@@ -219,7 +219,7 @@ func TestReloadRefusesEmptyActivePool(t *testing.T) {
 		t.Fatal(err)
 	}
 	var eb control.ErrorBody
-	if code := api(t, "POST", ctlURL+"/v1/reload", nil, &eb); code != 400 || !strings.Contains(eb.Error.Message, "green is active") {
+	if code := api(t, "POST", ctlURL+"/v1/reload", nil, &eb); code != 400 || !strings.Contains(eb.Error.Message, "config.toml:18: service \"app\": green.upstreams: the active colour green (from state.json) has no upstreams") {
 		t.Fatalf("reload emptying the active pool: %d %+v", code, eb)
 	}
 	var svc control.Service

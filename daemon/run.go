@@ -144,6 +144,14 @@ type daemon struct {
 	wg                             sync.WaitGroup
 }
 
+// stateColors answers config.CheckActive from a state file.
+func stateColors(f state.File) func(string) (config.Color, bool) {
+	return func(name string) (config.Color, bool) {
+		rec, ok := f.Services[name]
+		return rec.Active, ok
+	}
+}
+
 // running returns the configuration in force.
 func (d *daemon) running() *config.Config {
 	d.cfgMu.Lock()
@@ -199,6 +207,9 @@ func (d *daemon) start(ctx context.Context, o Options) error {
 	cfg := d.cfg
 	store, file, err := state.Open(cfg.State.Dir)
 	if err != nil {
+		return err
+	}
+	if err := cfg.CheckActive(stateColors(file)); err != nil {
 		return err
 	}
 	d.store = store
