@@ -250,3 +250,26 @@ func TestApplyRacesFlips(t *testing.T) {
 		t.Errorf("state.json %+v, memory %+v", rec, v.Record)
 	}
 }
+
+// TestApplyNewUpstreamTLSGetsNewTransport: a reload that changes a
+// service's upstream TLS settings builds new upstreams (new transport),
+// while an unchanged reload keeps them.
+func TestApplyNewUpstreamTLSGetsNewTransport(t *testing.T) {
+	f := newFixture(t)
+	before := f.board.services["app"].svc.Snapshot().Pool(config.Blue).Upstreams()[0]
+	cfg := &config.Config{Services: []config.Service{service("app", blueAddrs, greenAddrs)}}
+	if err := f.board.Apply(cfg); err != nil {
+		t.Fatal(err)
+	}
+	if got := f.board.services["app"].svc.Snapshot().Pool(config.Blue).Upstreams()[0]; got != before {
+		t.Fatal("an unchanged reload replaced the upstream")
+	}
+	cfg.Services[0].UpstreamTLS.InsecureSkipVerify = true
+	if err := f.board.Apply(cfg); err != nil {
+		t.Fatal(err)
+	}
+	after := f.board.services["app"].svc.Snapshot().Pool(config.Blue).Upstreams()[0]
+	if after == before || after.Health() != before.Health() {
+		t.Fatalf("new TLS settings: same upstream %v, same health %v", after == before, after.Health() == before.Health())
+	}
+}

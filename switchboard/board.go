@@ -1,8 +1,11 @@
 package switchboard
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"net/http"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -180,7 +183,10 @@ func (b *Board) snapshot(sc config.Service, rec state.Record) (*proxy.Snapshot, 
 	for _, c := range config.Colors {
 		var ups []*proxy.Upstream
 		for _, addr := range sc.Pool(c).Upstreams {
-			key := sc.Name + "\x00" + addr
+			// The client TLS settings are part of the key: a reload that
+			// rotates the CA gets upstreams with a new transport (and the
+			// same health target), as the health checks do.
+			key := sc.Name + "\x00" + addr + "\x00" + tlsKey(sc.UpstreamTLS)
 			u := b.upstreams[key]
 			if u == nil {
 				var t *health.Target
@@ -200,6 +206,18 @@ func (b *Board) snapshot(sc config.Service, rec state.Record) (*proxy.Snapshot, 
 		snap.Pools[c.Index()] = proxy.NewPool(c, ups)
 	}
 	return snap, nil
+}
+
+// tlsKey identifies client TLS settings, the CA file by its contents.
+func tlsKey(u config.UpstreamTLS) string {
+	k := fmt.Sprintf("%t|%s", u.InsecureSkipVerify, u.CAFile)
+	if u.CAFile != "" {
+		if pem, err := os.ReadFile(u.CAFile); err == nil {
+			sum := sha256.Sum256(pem)
+			k += "|" + hex.EncodeToString(sum[:8])
+		}
+	}
+	return k
 }
 
 // Router returns the router the public handler uses.
