@@ -26,6 +26,7 @@ type Handler struct {
 
 	trusted   atomic.Pointer[[]netip.Prefix]
 	accessLog atomic.Bool
+	errLimit  logLimit // upstream error lines; metrics count every one
 }
 
 // HandlerOptions configure a Handler.
@@ -45,7 +46,7 @@ func NewHandler(router *Router, o HandlerOptions) *Handler {
 	if o.Logger == nil {
 		o.Logger = zap.NewNop()
 	}
-	h := &Handler{router: router, log: o.Logger}
+	h := &Handler{router: router, log: o.Logger, errLimit: logLimit{perSecond: 20}}
 	h.SetTrustedProxies(o.TrustedProxies)
 	h.accessLog.Store(o.AccessLog)
 	h.rp = &httputil.ReverseProxy{
@@ -206,10 +207,14 @@ func (h *Handler) errorHandler(w http.ResponseWriter, r *http.Request, err error
 	if isTimeout(err) {
 		status, msg = http.StatusGatewayTimeout, "504 gateway timeout: upstream did not answer in time"
 	}
-	rs.status, rs.class, rs.headers = status, ClassError, time.Now()
+	now := time.Now()
+	rs.status, rs.class, rs.headers = status, ClassError, now
 	if ce := h.log.Check(zapcore.WarnLevel, "upstream error"); ce != nil {
-		ce.Write(zap.String("service", rs.svc.name), zap.Stringer("color", rs.pool.color),
-			zap.String("upstream", rs.upstream.address), zap.Int("status", status), zap.Error(err))
+		if ok, held := h.errLimit.allow(now); ok {
+			ce.Write(zap.String("service", rs.svc.name), zap.Stringer("color", rs.pool.color),
+				zap.String("upstream", rs.upstream.address), zap.Int("status", status), zap.Error(err),
+				zap.Int64("suppressed", held))
+		}
 	}
 	http.Error(w, msg, status)
 }

@@ -403,3 +403,21 @@ func TestLatencyIsTimeToHeaders(t *testing.T) {
 		t.Fatalf("latency %v includes the body", o.Duration)
 	}
 }
+
+func TestLogLimit(t *testing.T) {
+	l := logLimit{perSecond: 3}
+	now := time.Unix(1000, 0)
+	var allowed int
+	for i := 0; i < 10; i++ {
+		if ok, _ := l.allow(now); ok {
+			allowed++
+		}
+	}
+	if allowed != 3 {
+		t.Fatalf("allowed %d lines in one second, want 3", allowed)
+	}
+	ok, held := l.allow(now.Add(time.Second))
+	if !ok || held != 7 {
+		t.Fatalf("next second: allowed %v, held back %d, want 7", ok, held)
+	}
+}
