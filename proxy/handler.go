@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/netip"
+	"os"
 	"sync/atomic"
 	"time"
 
@@ -27,6 +28,8 @@ type Handler struct {
 	trusted   atomic.Pointer[[]netip.Prefix]
 	accessLog atomic.Bool
 	errLimit  logLimit // upstream error lines; metrics count every one
+
+	bodyTimeout time.Duration
 }
 
 // HandlerOptions configure a Handler.
@@ -39,6 +42,10 @@ type HandlerOptions struct {
 	// TrustedProxies are the peers whose X-Forwarded-* headers are extended
 	// instead of replaced. Nil trusts nobody.
 	TrustedProxies []netip.Prefix
+	// BodyTimeout bounds reading a request body of up to 64 KiB, which is
+	// buffered before any upstream is dialled, so that a client trickling
+	// its body cannot hold a goroutine for ever. Zero means 30s.
+	BodyTimeout time.Duration
 }
 
 // NewHandler returns a handler over router.
@@ -46,7 +53,10 @@ func NewHandler(router *Router, o HandlerOptions) *Handler {
 	if o.Logger == nil {
 		o.Logger = zap.NewNop()
 	}
-	h := &Handler{router: router, log: o.Logger, errLimit: logLimit{perSecond: 20}}
+	if o.BodyTimeout == 0 {
+		o.BodyTimeout = 30 * time.Second
+	}
+	h := &Handler{router: router, log: o.Logger, errLimit: logLimit{perSecond: 20}, bodyTimeout: o.BodyTimeout}
 	h.SetTrustedProxies(o.TrustedProxies)
 	h.accessLog.Store(o.AccessLog)
 	h.rp = &httputil.ReverseProxy{
@@ -127,7 +137,15 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "503 service unavailable: "+color.String()+" has no upstream", http.StatusServiceUnavailable)
 		return
 	}
-	if err := rs.bufferBody(r); err != nil {
+	if err := rs.bufferBody(w, r, h.bodyTimeout); err != nil {
+		// The deadline first: a failed read also cancels the request's
+		// context, yet this client is still there to be told.
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			rs.status, rs.class = http.StatusRequestTimeout, Class4xx
+			w.Header().Set("Connection", "close")
+			http.Error(w, "408 request timeout: the body did not arrive in time", http.StatusRequestTimeout)
+			return
+		}
 		if r.Context().Err() != nil {
 			rs.status, rs.class = 0, ClassCanceled // the client went away
 			return

@@ -421,3 +421,28 @@ func TestLogLimit(t *testing.T) {
 		t.Fatalf("next second: allowed %v, held back %d, want 7", ok, held)
 	}
 }
+
+// TestTricklingBodyTimesOut: a client that sends its (small) body too
+// slowly gets 408 instead of holding the request open for ever.
+func TestTricklingBodyTimesOut(t *testing.T) {
+	var hits atomic.Int64
+	s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { hits.Add(1) }))
+	defer s.Close()
+	ups := upstreams(t, []string{hostOf(s)}, health.Up, TransportOptions{})
+	f := newFixture(t, ups, nil, nil, HandlerOptions{BodyTimeout: 200 * time.Millisecond})
+	c, err := net.Dial("tcp", strings.TrimPrefix(f.front.URL, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_, _ = io.WriteString(c, "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nonly a little")
+	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusRequestTimeout || hits.Load() != 0 {
+		t.Fatalf("status %d, upstream hits %d; want 408 and none", resp.StatusCode, hits.Load())
+	}
+}

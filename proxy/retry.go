@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"time"
 )
 
 // maxReplayBody is the largest request body kept so that a request that was
@@ -16,13 +17,17 @@ const maxReplayBody = 64 << 10
 
 // bufferBody reads a body of up to maxReplayBody into memory so that it can
 // be sent twice; a larger body streams through and is not retried.
-func (rs *reqState) bufferBody(r *http.Request) error {
+func (rs *reqState) bufferBody(w http.ResponseWriter, r *http.Request, timeout time.Duration) error {
 	if r.Body == nil || r.Body == http.NoBody || r.ContentLength == 0 {
 		return nil
 	}
 	if r.ContentLength > maxReplayBody {
 		rs.replay = false
 		return nil
+	}
+	rc := http.NewResponseController(w)
+	if rc.SetReadDeadline(time.Now().Add(timeout)) == nil {
+		defer func() { _ = rc.SetReadDeadline(time.Time{}) }()
 	}
 	buf, err := io.ReadAll(io.LimitReader(r.Body, maxReplayBody+1))
 	if err != nil {
