@@ -76,6 +76,20 @@ func parseUpstream(s string) (string, error) {
 	return addr, nil
 }
 
+// SplitUpstream checks an upstream address as the config does and splits it
+// into its scheme ("http" or "https") and "host:port". The proxy and the
+// health checks use it, so that all three read an address the same way.
+func SplitUpstream(addr string) (scheme, hostport string, err error) {
+	canon, err := parseUpstream(addr)
+	if err != nil {
+		return "", "", fmt.Errorf("upstream %q: %w", addr, err)
+	}
+	if rest, ok := strings.CutPrefix(canon, "https://"); ok {
+		return "https", rest, nil
+	}
+	return "http", canon, nil
+}
+
 // checkListen checks a TCP listen address "host:port"; host may be empty
 // (every interface) and port 0 (any free port, for tests).
 func checkListen(addr string) error {

@@ -297,7 +297,7 @@ func wantFor(s *config.Service, c config.Color, addr string, client *http.Client
 	if !strings.HasPrefix(path, "/") {
 		path = "/" + path
 	}
-	scheme, host, err := parseUpstream(addr)
+	scheme, host, err := config.SplitUpstream(addr)
 	if err != nil {
 		sp.badAddr = err.Error()
 	} else {

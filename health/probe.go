@@ -9,7 +9,6 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"strings"
 	"syscall"
 	"time"
 
@@ -39,28 +38,6 @@ type probeSpec struct {
 	timeout  time.Duration
 	expect   config.StatusRange
 	client   *http.Client // the service's; a new one restarts the prober
-}
-
-// parseUpstream splits an upstream string ("host:port", "http://host:port",
-// "https://host:port") into scheme and host.
-func parseUpstream(addr string) (scheme, host string, err error) {
-	if !strings.Contains(addr, "://") {
-		if addr == "" {
-			return "", "", errors.New("empty upstream address")
-		}
-		return "http", addr, nil
-	}
-	u, err := url.Parse(addr)
-	if err != nil {
-		return "", "", fmt.Errorf("bad upstream address %q", addr)
-	}
-	if u.Scheme != "http" && u.Scheme != "https" {
-		return "", "", fmt.Errorf("bad upstream address %q: scheme must be http or https", addr)
-	}
-	if u.Host == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" {
-		return "", "", fmt.Errorf("bad upstream address %q: want scheme://host:port", addr)
-	}
-	return u.Scheme, u.Host, nil
 }
 
 // newProbeClient returns the HTTP client for one service's checks. It has

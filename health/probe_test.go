@@ -30,13 +30,14 @@ func TestParseUpstream(t *testing.T) {
 		{in: "http://10.0.0.1:8080", scheme: "http", host: "10.0.0.1:8080"},
 		{in: "https://10.0.0.1:8443", scheme: "https", host: "10.0.0.1:8443"},
 		{in: "HTTPS://[::1]:8443/", scheme: "https", host: "[::1]:8443"},
+		{in: "App.Internal:0080", scheme: "http", host: "app.internal:80"},
 		{in: "", bad: true},
 		{in: "ftp://10.0.0.1:21", bad: true},
 		{in: "http://10.0.0.1:8080/app", bad: true},
 		{in: "http://", bad: true},
 	}
 	for _, tt := range tests {
-		scheme, host, err := parseUpstream(tt.in)
+		scheme, host, err := config.SplitUpstream(tt.in)
 		if tt.bad {
 			if err == nil {
 				t.Errorf("parseUpstream(%q) = %q, %q; want an error", tt.in, scheme, host)
@@ -190,7 +191,7 @@ func TestProbeConnectionRefused(t *testing.T) {
 func TestProbeBadAddress(t *testing.T) {
 	w := wantFor(&config.Service{Name: "app"}, config.Blue, "ftp://10.0.0.1:21", nil)
 	err := probe(context.Background(), &w.spec)
-	if err == nil || !strings.Contains(err.Error(), `bad upstream address "ftp://10.0.0.1:21"`) {
+	if err == nil || !strings.Contains(err.Error(), `upstream "ftp://10.0.0.1:21": scheme "ftp" is not http or https`) {
 		t.Fatalf("probe = %v", err)
 	}
 }

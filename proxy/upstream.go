@@ -2,14 +2,12 @@ package proxy
 
 import (
 	"crypto/tls"
-	"fmt"
 	"net"
 	"net/http"
-	"net/url"
-	"strings"
 	"sync/atomic"
 	"time"
 
+	"switchd/config"
 	"switchd/health"
 )
 
@@ -39,32 +37,9 @@ type Upstream struct {
 	inflight  atomic.Int64
 }
 
-// ParseAddress splits "host:port", "http://host:port" or "https://host:port"
-// into scheme and host:port.
-func ParseAddress(addr string) (scheme, hostport string, err error) {
-	scheme, hostport = "http", addr
-	if strings.Contains(addr, "://") {
-		u, err := url.Parse(addr)
-		if err != nil {
-			return "", "", fmt.Errorf("upstream %q: %w", addr, err)
-		}
-		if u.Scheme != "http" && u.Scheme != "https" {
-			return "", "", fmt.Errorf("upstream %q: scheme must be http or https", addr)
-		}
-		if u.Path != "" && u.Path != "/" || u.RawQuery != "" || u.User != nil {
-			return "", "", fmt.Errorf("upstream %q: want scheme://host:port with no path", addr)
-		}
-		scheme, hostport = u.Scheme, u.Host
-	}
-	if _, port, err := net.SplitHostPort(hostport); err != nil || port == "" {
-		return "", "", fmt.Errorf("upstream %q: want host:port", addr)
-	}
-	return scheme, hostport, nil
-}
-
 // NewUpstream returns an Upstream for addr whose health is t (never nil).
 func NewUpstream(addr string, t *health.Target, o TransportOptions) (*Upstream, error) {
-	scheme, hostport, err := ParseAddress(addr)
+	scheme, hostport, err := config.SplitUpstream(addr)
 	if err != nil {
 		return nil, err
 	}
