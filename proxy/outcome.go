@@ -19,6 +19,8 @@ type Class uint8
 const (
 	// ClassNone: no result recorded (should not be observed).
 	ClassNone Class = iota
+	// Class1xx to Class5xx: the upstream's status (or, for 400/408, a
+	// malformed or too slow request body).
 	Class1xx
 	Class2xx
 	Class3xx
