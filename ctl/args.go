@@ -35,14 +35,15 @@ type changeFlags struct {
 
 // commands lists every command with how many positional arguments it takes.
 var commands = map[string]struct{ min, max int }{
-	"status":   {0, 1},
-	"flip":     {0, 1},
-	"set":      {1, 2},
-	"rollback": {0, 1},
-	"wait":     {1, 3},
-	"watch":    {0, 1},
-	"reload":   {0, 0},
-	"version":  {0, 0},
+	"status":    {0, 1},
+	"flip":      {0, 1},
+	"set":       {1, 2},
+	"rollback":  {0, 1},
+	"wait":      {1, 3},
+	"watch":     {0, 1},
+	"reload":    {0, 0},
+	"log-level": {0, 1},
+	"version":   {0, 0},
 }
 
 // parseArgs reads global flags up to the command, then the command's

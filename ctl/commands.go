@@ -265,3 +265,22 @@ func (r *runner) reload(ctx context.Context) error {
 	fmt.Fprintln(r.stdout, "configuration reloaded")
 	return nil
 }
+
+// logLevel shows the daemon's log level, or sets it (admin token).
+func (r *runner) logLevel(ctx context.Context) error {
+	method, body := http.MethodGet, any(nil)
+	if len(r.inv.args) == 1 {
+		method, body = http.MethodPut, control.LogLevel{Level: r.inv.args[0]}
+	}
+	var res control.LogLevel
+	data, err := r.fetch(ctx, method, "/v1/log/level", body, &res)
+	if err != nil {
+		return err
+	}
+	if r.inv.json {
+		r.printJSON(data)
+		return nil
+	}
+	fmt.Fprintf(r.stdout, "log level: %s\n", res.Level)
+	return nil
+}

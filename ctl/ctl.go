@@ -48,6 +48,7 @@ commands:
                               block until the condition holds
   watch    [SERVICE]          print events as they happen
   reload                      make switchd re-read its configuration
+  log-level [LEVEL]           show, or set (debug, info, warn, error), the log level
   version                     print switchctl's version
 
 flags (before or after the command and its arguments):
@@ -184,6 +185,8 @@ func run(ctx context.Context, args []string, env func(string) string, stdout, st
 		err = r.watch(ctx)
 	case "reload":
 		err = r.reload(ctx)
+	case "log-level":
+		err = r.logLevel(ctx)
 	}
 	if err != nil {
 		return r.fail(ctx, err)

@@ -5,12 +5,18 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net"
 	"strings"
 	"testing"
 	"time"
 
+	"switchd/config"
 	"switchd/control"
 	"switchd/ctl"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 )
 
 func switchctl(t *testing.T, ctlURL string, args ...string) (int, string, string) {
@@ -102,5 +108,38 @@ func TestSwitchctlWaitStableReverted(t *testing.T) {
 	code, _, errs := switchctl(t, in.control, "flip", "--wait-stable", "--timeout", "10s")
 	if code != 4 || !strings.Contains(errs, "revert") {
 		t.Fatalf("flip --wait-stable: %d %q", code, errs)
+	}
+}
+
+// TestSwitchctlLogLevel: switchctl log-level shows and sets the level of the
+// daemon's logger.
+func TestSwitchctlLogLevel(t *testing.T) {
+	blue, green := colourBackend(t, "blue"), colourBackend(t, "green")
+	cfg, err := config.Parse([]byte(fmt.Sprintf(baseConfig, t.TempDir(), addrOf(blue), addrOf(green))), "t.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	level := zap.NewAtomicLevelAt(zap.WarnLevel)
+	logger := zap.New(zapcore.NewCore(zapcore.NewJSONEncoder(zap.NewProductionEncoderConfig()), zapcore.AddSync(io.Discard), level))
+	pl, _ := net.Listen("tcp", "127.0.0.1:0")
+	cl, _ := net.Listen("tcp", "127.0.0.1:0")
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	ready := make(chan struct{})
+	go func() {
+		done <- Run(ctx, Options{Config: cfg, Logger: logger, Level: &level, ProxyListener: pl, ControlListener: cl,
+			Ready: func(Addrs) { close(ready) }})
+	}()
+	defer func() { cancel(); <-done }()
+	<-ready
+	ctlURL := "http://" + cl.Addr().String()
+	if code, out, errs := switchctl(t, ctlURL, "log-level"); code != 0 || out != "log level: warn\n" {
+		t.Fatalf("log-level: %d %q %q", code, out, errs)
+	}
+	if code, out, errs := switchctl(t, ctlURL, "log-level", "debug"); code != 0 || out != "log level: debug\n" || level.Level() != zap.DebugLevel {
+		t.Fatalf("log-level debug: %d %q %q (level %v)", code, out, errs, level.Level())
+	}
+	if code, _, errs := switchctl(t, ctlURL, "log-level", "loud"); code != 1 || !strings.Contains(errs, "bad level") {
+		t.Fatalf("log-level loud: %d %q", code, errs)
 	}
 }
