@@ -6,12 +6,12 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"sort"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"switchd/control"
+	"switchd/internal/testkit"
 )
 
 // TestGaplessCutover is the promise of the product: 16 kept-alive clients
@@ -32,44 +32,18 @@ func TestGaplessCutover(t *testing.T) {
 		return "green"
 	}
 	var lo, hi atomic.Int64 // lo: generation certainly in force; hi: may be in force
-	var stop atomic.Bool
-	var total, bad atomic.Int64
-	var wg sync.WaitGroup
-	for i := 0; i < 16; i++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			tr := &http.Transport{MaxIdleConnsPerHost: 1}
-			defer tr.CloseIdleConnections()
-			cl := &http.Client{Transport: tr, Timeout: 10 * time.Second}
-			for !stop.Load() {
-				g0 := lo.Load()
-				resp, err := cl.Get(in.proxy + "/")
-				if err != nil {
-					bad.Add(1)
-					t.Errorf("transport error: %v", err)
-					return
-				}
-				body, _ := io.ReadAll(resp.Body)
-				resp.Body.Close()
-				g1 := hi.Load()
-				total.Add(1)
-				if resp.StatusCode != 200 {
-					bad.Add(1)
-					t.Errorf("status %d: %s", resp.StatusCode, body)
-					continue
-				}
-				ok := false
-				for g := g0; g <= g1; g++ {
-					ok = ok || colourAt(g) == string(body)
-				}
-				if !ok {
-					bad.Add(1)
-					t.Errorf("answer from %s while generations %d..%d were in force", body, g0, g1)
-				}
+	load := testkit.StartClients(16, in.proxy+"/", lo.Load, func(g0 int64, resp *http.Response, body []byte) error {
+		g1 := hi.Load()
+		if resp.StatusCode != 200 {
+			return fmt.Errorf("status %d: %s", resp.StatusCode, body)
+		}
+		for g := g0; g <= g1; g++ {
+			if colourAt(g) == string(body) {
+				return nil
 			}
-		}()
-	}
+		}
+		return fmt.Errorf("answer from %s while generations %d..%d were in force", body, g0, g1)
+	})
 	const flips = 200
 	rtt := make([]time.Duration, 0, flips)
 	for i := 1; i <= flips; i++ {
@@ -83,22 +57,21 @@ func TestGaplessCutover(t *testing.T) {
 		code := api(t, "POST", in.control+"/v1/services/app/flip", map[string]any{"reason": "load test"}, &res)
 		rtt = append(rtt, time.Since(start))
 		if code != 200 || res.Service.Generation != uint64(i) {
-			stop.Store(true)
-			wg.Wait()
+			load.Stop()
 			t.Fatalf("flip %d: %d generation %d %+v", i, code, res.Service.Generation, res.Error)
 		}
 		lo.Store(int64(i))
 	}
-	stop.Store(true)
-	wg.Wait()
+	total, bad, errs := load.Stop()
+	total += bad
 	sort.Slice(rtt, func(i, j int) bool { return rtt[i] < rtt[j] })
 	t.Logf("%d requests during %d flips: %d failed; flip round trip p50 %v p99 %v (with 16 clients running)",
-		total.Load(), flips, bad.Load(), rtt[flips/2], rtt[flips*99/100])
-	if bad.Load() != 0 {
-		t.Fatalf("%d of %d requests failed or went to the wrong colour", bad.Load(), total.Load())
+		total, flips, bad, rtt[flips/2], rtt[flips*99/100])
+	if bad != 0 {
+		t.Fatalf("%d of %d requests failed or went to the wrong colour: %v", bad, total, errs)
 	}
-	if total.Load() < flips {
-		t.Fatalf("only %d requests during %d flips: the load was too thin to prove anything", total.Load(), flips)
+	if total < flips {
+		t.Fatalf("only %d requests during %d flips: the load was too thin to prove anything", total, flips)
 	}
 }
 

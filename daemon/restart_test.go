@@ -2,14 +2,11 @@ package daemon
 
 import (
 	"fmt"
-	"io"
 	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sync"
-	"sync/atomic"
+	"switchd/internal/testkit"
 	"syscall"
 	"testing"
 	"time"
@@ -62,36 +59,9 @@ func TestRestartWithSocketActivationLosesNothing(t *testing.T) {
 	first := start()
 	waitUp(t, ctlURL+"/healthz", first)
 
-	var stop atomic.Bool
-	var ok, failed atomic.Int64
-	var wg sync.WaitGroup
-	for i := 0; i < 16; i++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			tr := &http.Transport{MaxIdleConnsPerHost: 1}
-			defer tr.CloseIdleConnections()
-			c := &http.Client{Transport: tr, Timeout: 10 * time.Second}
-			for !stop.Load() {
-				resp, err := c.Get(proxyURL + "/")
-				if err != nil {
-					failed.Add(1)
-					t.Errorf("request failed across the restart: %v", err)
-					continue
-				}
-				_, _ = io.Copy(io.Discard, resp.Body)
-				resp.Body.Close()
-				if resp.StatusCode != 200 {
-					failed.Add(1)
-					t.Errorf("status %d across the restart", resp.StatusCode)
-					continue
-				}
-				ok.Add(1)
-			}
-		}()
-	}
+	load := testkit.StartClients[struct{}](16, proxyURL+"/", nil, nil)
 	time.Sleep(300 * time.Millisecond)
-	before := ok.Load()
+	before := load.OK()
 	_ = first.cmd.Process.Signal(syscall.SIGTERM)
 	second := start()
 	if code := first.wait(t, 15*time.Second); code != 0 {
@@ -99,12 +69,11 @@ func TestRestartWithSocketActivationLosesNothing(t *testing.T) {
 	}
 	waitUp(t, ctlURL+"/healthz", second)
 	time.Sleep(300 * time.Millisecond)
-	stop.Store(true)
-	wg.Wait()
+	ok, failed, errs := load.Stop()
 	_ = second.cmd.Process.Signal(syscall.SIGTERM)
 	second.wait(t, 15*time.Second)
-	t.Logf("%d requests (%d before the restart), %d failed", ok.Load(), before, failed.Load())
-	if failed.Load() != 0 || ok.Load() <= before {
-		t.Fatalf("%d failed, %d succeeded (%d before the restart)", failed.Load(), ok.Load(), before)
+	t.Logf("%d requests (%d before the restart), %d failed", ok, before, failed)
+	if failed != 0 || ok <= before {
+		t.Fatalf("%d failed, %d succeeded (%d before the restart): %v", failed, ok, before, errs)
 	}
 }

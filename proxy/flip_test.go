@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -15,6 +16,7 @@ import (
 
 	"switchd/config"
 	"switchd/health"
+	"switchd/internal/testkit"
 )
 
 // TestFlipUnderLoad flips between blue and green 100 times while 16
@@ -31,47 +33,21 @@ func TestFlipUnderLoad(t *testing.T) {
 	history := []config.Color{config.NoColor, config.Blue}
 	gen := func() int { return int(f.svc.Snapshot().Generation) }
 
-	var stop atomic.Bool
-	var failures, total atomic.Int64
-	var wg sync.WaitGroup
-	for i := 0; i < 16; i++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			tr := &http.Transport{MaxIdleConnsPerHost: 1}
-			defer tr.CloseIdleConnections()
-			cl := &http.Client{Transport: tr}
-			for !stop.Load() {
-				g0 := gen()
-				resp, err := cl.Get(f.front.URL)
-				if err != nil {
-					failures.Add(1)
-					t.Errorf("transport error: %v", err)
-					return
-				}
-				body, _ := io.ReadAll(resp.Body)
-				resp.Body.Close()
-				g1 := gen()
-				total.Add(1)
-				if resp.StatusCode != 200 {
-					failures.Add(1)
-					t.Errorf("status %d", resp.StatusCode)
-					continue
-				}
-				got := resp.Header.Get("X-Backend")
-				mu.Lock()
-				ok := false
-				for g := g0; g <= g1 && g < len(history); g++ {
-					ok = ok || history[g].String() == got
-				}
-				mu.Unlock()
-				if !ok {
-					failures.Add(1)
-					t.Errorf("answer from %s, but generations %d..%d were never %s (body %q)", got, g0, g1, got, body)
-				}
+	load := testkit.StartClients(16, f.front.URL, gen, func(g0 int, resp *http.Response, body []byte) error {
+		g1 := gen()
+		if resp.StatusCode != 200 {
+			return fmt.Errorf("status %d", resp.StatusCode)
+		}
+		got := resp.Header.Get("X-Backend")
+		mu.Lock()
+		defer mu.Unlock()
+		for g := g0; g <= g1 && g < len(history); g++ {
+			if history[g].String() == got {
+				return nil
 			}
-		}()
-	}
+		}
+		return fmt.Errorf("answer from %s, but generations %d..%d were never %s (body %q)", got, g0, g1, got, body)
+	})
 	for i := 0; i < 100; i++ {
 		time.Sleep(2 * time.Millisecond)
 		cur := f.svc.Snapshot()
@@ -82,12 +58,11 @@ func TestFlipUnderLoad(t *testing.T) {
 		f.svc.Publish(cur.With(next, cur.Generation+1))
 		f.svc.Retire(cur.Active, time.Minute)
 	}
-	stop.Store(true)
-	wg.Wait()
-	if failures.Load() != 0 || total.Load() < 200 {
-		t.Fatalf("%d failures in %d requests", failures.Load(), total.Load())
+	ok, bad, errs := load.Stop()
+	if bad != 0 || ok < 200 {
+		t.Fatalf("%d failures in %d requests: %v", bad, ok+bad, errs)
 	}
-	t.Logf("%d requests across 100 flips, 0 failures", total.Load())
+	t.Logf("%d requests across 100 flips, 0 failures", ok)
 }
 
 // TestNextRequestOnKeptAliveConnection: a flip changes the very next request
