@@ -3,9 +3,9 @@ package daemon
 import (
 	"context"
 	"fmt"
-	"net/http"
 	"net/http/httptest"
 	"strings"
+	"switchd/internal/testkit"
 	"testing"
 	"time"
 
@@ -15,25 +15,7 @@ import (
 // TestShutdownGivesWebSocketsTheGrace: on shutdown a WebSocket keeps
 // working until shutdown_grace is over, then is closed, and Run returns.
 func TestShutdownGivesWebSocketsTheGrace(t *testing.T) {
-	echo := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/healthz" {
-			return
-		}
-		c, err := websocket.Accept(w, r, nil)
-		if err != nil {
-			return
-		}
-		defer c.CloseNow()
-		for {
-			typ, msg, err := c.Read(r.Context())
-			if err != nil {
-				return
-			}
-			if c.Write(r.Context(), typ, msg) != nil {
-				return
-			}
-		}
-	}))
+	echo := httptest.NewServer(testkit.EchoWebSocket(""))
 	defer echo.Close()
 	green := colourBackend(t, "green")
 	text := fmt.Sprintf(baseConfig, t.TempDir(), addrOf(echo), addrOf(green))

@@ -136,22 +136,7 @@ func TestInflightFinishesOnOldColour(t *testing.T) {
 // through a flip until the drain timeout, then is closed.
 func TestWebSocketDrain(t *testing.T) {
 	wsBackend := func(name string) *httptest.Server {
-		s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			c, err := websocket.Accept(w, r, nil)
-			if err != nil {
-				return
-			}
-			defer c.CloseNow()
-			for {
-				typ, msg, err := c.Read(r.Context())
-				if err != nil {
-					return
-				}
-				if err := c.Write(r.Context(), typ, append([]byte(name+":"), msg...)); err != nil {
-					return
-				}
-			}
-		}))
+		s := httptest.NewServer(testkit.EchoWebSocket(name + ":"))
 		t.Cleanup(s.Close)
 		return s
 	}
@@ -220,18 +205,7 @@ func TestWebSocketDrain(t *testing.T) {
 // TestWebSocketSurvivesFlipBack: when the old colour is active again before
 // the drain timeout, its connections stay.
 func TestWebSocketSurvivesFlipBack(t *testing.T) {
-	s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		c, err := websocket.Accept(w, r, nil)
-		if err != nil {
-			return
-		}
-		defer c.CloseNow()
-		for {
-			if _, _, err := c.Read(r.Context()); err != nil {
-				return
-			}
-		}
-	}))
+	s := httptest.NewServer(testkit.EchoWebSocket(""))
 	defer s.Close()
 	green := backend(t, "green")
 	f := newFixture(t, upstreams(t, []string{hostOf(s)}, health.Up, TransportOptions{}),
@@ -292,18 +266,7 @@ func TestFlipClosesIdleConnectionsToOldColour(t *testing.T) {
 // within the drain timeout: blue's connections get the full drain from the
 // last flip away from blue, not from the first.
 func TestWebSocketDrainCountsFromTheLastFlip(t *testing.T) {
-	s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		c, err := websocket.Accept(w, r, nil)
-		if err != nil {
-			return
-		}
-		defer c.CloseNow()
-		for {
-			if _, _, err := c.Read(r.Context()); err != nil {
-				return
-			}
-		}
-	}))
+	s := httptest.NewServer(testkit.EchoWebSocket(""))
 	defer s.Close()
 	green := backend(t, "green")
 	f := newFixture(t, upstreams(t, []string{hostOf(s)}, health.Up, TransportOptions{}),
