@@ -14,7 +14,9 @@ COPY --from=build /out/switchd /out/switchctl /usr/local/bin/
 COPY --from=build --chown=65532:65532 /out/state /var/lib/switchd
 COPY config.toml /etc/switchd/config.toml
 USER 65532:65532
-EXPOSE 8080 8443 9180
+# config.toml listens on :80 and :443; Docker (20.10+) lets a non-root user bind
+# them. The control API stays on 127.0.0.1:9180 unless the config says otherwise.
+EXPOSE 80 443
 VOLUME ["/var/lib/switchd"]
 ENTRYPOINT ["/usr/local/bin/switchd"]
 CMD ["-config", "/etc/switchd/config.toml"]
