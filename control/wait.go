@@ -107,8 +107,10 @@ func (s *Server) condition(name, until string) (condFunc, error) {
 			switch {
 			case v.Record.Active == c:
 				return pending, fmt.Sprintf("%s is the active colour", c)
-			case n > 0 || !v.Service.Drained(c):
+			case n > 0:
 				return pending, fmt.Sprintf("%s: %d requests in flight", c, n)
+			case !v.Service.Drained(c):
+				return pending, fmt.Sprintf("%s: a request is starting", c)
 			}
 			return reached, ""
 		}, nil

@@ -36,6 +36,8 @@ type guardListener struct{ g *guard.Guard }
 
 func (l guardListener) Changed(c switchboard.Change) {
 	switch {
+	case c.Startup && (c.Reason == switchboard.Guard || c.Reason == switchboard.Failover):
+		l.g.RestoreLatched(c.Service, c.To, c.At)
 	case c.Startup && (c.Reason == switchboard.Manual || c.Reason == switchboard.Rollback):
 		// A restart in the middle of the watch after a flip keeps watching
 		// until changed_at + watch, as if switchd had never stopped.

@@ -108,10 +108,7 @@ func (d *daemon) apply(cfg *config.Config) error {
 	if err != nil {
 		return err
 	}
-	err = cfg.CheckActive(func(name string) (config.Color, bool) {
-		v, ok := d.board.View(name)
-		return v.Record.Active, ok
-	})
+	err = cfg.CheckActive(d.board.StateColor)
 	if err != nil {
 		return err
 	}
@@ -139,7 +136,9 @@ func (d *daemon) apply(cfg *config.Config) error {
 	d.metrics.Declare(cfg.Services)
 	d.handler.SetTrustedProxies(cfg.Server.Trusted)
 	d.handler.SetAccessLog(cfg.Log.AccessLog)
-	if lvl, err := zap.ParseAtomicLevel(cfg.Log.Level); err == nil && d.level != nil {
+	if lvl, err := zap.ParseAtomicLevel(cfg.Log.Level); err == nil && d.level != nil && cfg.Log.Level != old.Log.Level {
+		// Only a changed file sets it: a reload must not undo a level an
+		// operator set through the API.
 		d.level.SetLevel(lvl.Level())
 	}
 	if !slices.EqualFunc(old.Notify, cfg.Notify, func(a, b config.Notify) bool {

@@ -5,7 +5,10 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -71,4 +74,109 @@ func TestRestartKeepsTheWatch(t *testing.T) {
 	if code := api(t, "GET", second.control+"/v1/services/app/wait?until=stable&timeout=300ms", nil, &e); code != 408 {
 		t.Fatalf("wait stable right after the restart: %d %+v", code, e)
 	}
+}
+
+// TestRestartKeepsTheLatch: after the guard reverted, a restart does not
+// let failover move traffic back to the colour the guard rejected.
+func TestRestartKeepsTheLatch(t *testing.T) {
+	blue, green := colourBackend(t, "blue"), colourBackend(t, "green")
+	dir := t.TempDir()
+	st := `{"version":1,"services":{"app":{"active":"blue","previous":"green","generation":2,` +
+		`"changed_at":"2026-11-26T10:00:00Z","changed_by":"guard","reason":"guard"}}}`
+	if err := os.WriteFile(filepath.Join(dir, "state.json"), []byte(st), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	in := startRun(t, fmt.Sprintf(baseConfig, dir, addrOf(blue), addrOf(green)))
+	waitHealthy(t, in.control, "green")
+	blue.Close() // blue dies; green is healthy: failover would move to green
+	eventually(t, "blue confirmed down", 5*time.Second, func() bool {
+		var svc control.Service
+		api(t, "GET", in.control+"/v1/services/app", nil, &svc)
+		return svc.Pools["blue"].Upstreams[0].State == "down" && svc.Pools["blue"].Upstreams[0].Fails >= 3
+	})
+	time.Sleep(300 * time.Millisecond)
+	var svc control.Service
+	api(t, "GET", in.control+"/v1/services/app", nil, &svc)
+	if svc.Active != "blue" || svc.Generation != 2 {
+		t.Fatalf("after a restart the guard's latch was lost: %s gen %d reason %s", svc.Active, svc.Generation, svc.Reason)
+	}
+}
+
+// TestReloadedServiceIsGuarded: a service added by a reload gets failover
+// like one configured at start; and a reload keeps a log level set live.
+func TestReloadedServiceIsGuarded(t *testing.T) {
+	blue, green := colourBackend(t, "blue"), colourBackend(t, "green")
+	blue2, green2 := colourBackend(t, "blue2"), colourBackend(t, "green2")
+	dir := t.TempDir()
+	cfgPath, _, ctlURL := procConfig(t, dir, addrOf(blue), addrOf(green))
+	p := startProc(t, "-config", cfgPath)
+	waitUp(t, ctlURL+"/healthz", p)
+	if code := api(t, "PUT", ctlURL+"/v1/log/level", map[string]string{"level": "debug"}, nil); code != 200 {
+		t.Fatalf("PUT log level: %d", code)
+	}
+	data, _ := os.ReadFile(cfgPath)
+	text := strings.Replace(string(data), `name = "app"`, `name = "app"`+"\n"+`hosts = ["app.test"]`, 1) +
+		fmt.Sprintf("\n[[service]]\nname = \"app2\"\nhosts = [\"app2.test\"]\n  [service.blue]\n  upstreams = [%q]\n  [service.green]\n  upstreams = [%q]\n  [service.health]\n  interval = \"200ms\"\n  timeout = \"200ms\"\n  rise = 1\n  fall = 1\n",
+			addrOf(blue2), addrOf(green2))
+	if err := os.WriteFile(cfgPath, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if code := api(t, "POST", ctlURL+"/v1/reload", nil, nil); code != 200 {
+		t.Fatalf("reload: %d", code)
+	}
+	var lvl control.LogLevel
+	if api(t, "GET", ctlURL+"/v1/log/level", nil, &lvl); lvl.Level != "debug" {
+		t.Fatalf("a reload reset the log level to %q", lvl.Level)
+	}
+	waitServiceHealthy(t, ctlURL, "app2", "green")
+	blue2.Close()
+	eventually(t, "app2 fails over", 5*time.Second, func() bool {
+		var svc control.Service
+		api(t, "GET", ctlURL+"/v1/services/app2", nil, &svc)
+		return svc.Active == "green" && svc.Reason == "failover"
+	})
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	p.wait(t, 10*time.Second)
+}
+
+// TestReloadBringsAServiceBackOnItsColour: a service removed by one reload
+// and added back by another keeps its state.json colour; emptying the
+// other colour is then fine.
+func TestReloadBringsAServiceBackOnItsColour(t *testing.T) {
+	blue, green, other := colourBackend(t, "blue"), colourBackend(t, "green"), colourBackend(t, "other")
+	dir := t.TempDir()
+	cfgPath, _, ctlURL := procConfig(t, dir, addrOf(blue), addrOf(green))
+	data, _ := os.ReadFile(cfgPath)
+	p := startProc(t, "-config", cfgPath)
+	waitUp(t, ctlURL+"/healthz", p)
+	waitHealthy(t, ctlURL, "green")
+	if code := api(t, "POST", ctlURL+"/v1/services/app/flip", nil, nil); code != 200 {
+		t.Fatalf("flip: %d", code)
+	}
+	otherSvc := fmt.Sprintf("\n[[service]]\nname = \"other\"\nhosts = [\"other.test\"]\n  [service.blue]\n  upstreams = [%q]\n", addrOf(other))
+	// 1. app removed (only "other" left).
+	head := string(data)[:strings.Index(string(data), "[[service]]")]
+	if err := os.WriteFile(cfgPath, []byte(head+otherSvc), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if code := api(t, "POST", ctlURL+"/v1/reload", nil, nil); code != 200 {
+		t.Fatalf("reload without app: %d", code)
+	}
+	// 2. app back, with blue (its initial) emptied: green is its colour.
+	back := strings.Replace(string(data), fmt.Sprintf("upstreams = [%q]", addrOf(blue)), "upstreams = []", 1)
+	back = strings.Replace(back, `name = "app"`, `name = "app"`+"\n"+`hosts = ["app.test"]`, 1) + otherSvc
+	if err := os.WriteFile(cfgPath, []byte(back), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var e control.ErrorBody
+	if code := api(t, "POST", ctlURL+"/v1/reload", nil, &e); code != 200 {
+		t.Fatalf("reload bringing app back: %d %+v", code, e)
+	}
+	var svc control.Service
+	api(t, "GET", ctlURL+"/v1/services/app", nil, &svc)
+	if svc.Active != "green" || svc.Generation != 1 {
+		t.Fatalf("app came back on %s gen %d", svc.Active, svc.Generation)
+	}
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	p.wait(t, 10*time.Second)
 }

@@ -256,11 +256,11 @@ func (d *daemon) start(ctx context.Context, o Options) error {
 		Logger: d.log.Named("proxy"), AccessLog: cfg.Log.AccessLog, TrustedProxies: cfg.Server.Trusted,
 	})
 	errLog := log.New(zapWriter{d.log.Named("http")}, "", 0)
-	d.publicServers(errLog)
-	tokens, err := d.controlTokens(cfg)
+	tokens, err := d.controlTokens(cfg) // before any server exists: stop() closes bare listeners
 	if err != nil {
 		return err
 	}
+	d.publicServers(errLog)
 	d.api = control.New(control.Options{Tokens: tokens, Level: d.level,
 		Board: d.board, Guard: guardView{d.guard, d.board}, Events: d.broker, Version: d.version, Logger: d.log.Named("control"),
 		Metrics: promhttp.HandlerFor(gathererWithSample(d.metrics, d.board), promhttp.HandlerOpts{}),
@@ -311,6 +311,9 @@ func (d *daemon) controlTokens(cfg *config.Config) (*control.Tokens, error) {
 
 // exposed reports whether ln accepts connections from other hosts.
 func exposed(ln net.Listener) bool {
+	if ln == nil {
+		return false
+	}
 	switch a := ln.Addr().(type) {
 	case *net.UnixAddr:
 		return false

@@ -276,3 +276,17 @@ func (g *Guard) Activated(name string, active config.Color, at time.Time, forced
 	}
 	st.flip(active, at, forced, startup)
 }
+
+// RestoreLatched is Activated for the start-up restore of a colour the guard
+// or failover itself made active before a restart: the latch holds, so
+// nothing automatic happens (no failover back to the colour the guard
+// rejected) until the next flip, as if switchd had never stopped.
+func (g *Guard) RestoreLatched(name string, active config.Color, at time.Time) {
+	g.Activated(name, active, at, false, true)
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if st := g.svcs[name]; st != nil && st.active == active {
+		st.latched = true
+		g.notifyLocked()
+	}
+}

@@ -142,7 +142,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// context, yet this client is still there to be told.
 		if errors.Is(err, os.ErrDeadlineExceeded) {
 			rs.status, rs.class = http.StatusRequestTimeout, Class4xx
-			w.Header().Set("Connection", "close")
+			closeAfter(w, r)
 			http.Error(w, "408 request timeout: the body did not arrive in time", http.StatusRequestTimeout)
 			return
 		}
@@ -152,7 +152,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		// A malformed body (bad chunking, short read) is the client's.
 		rs.status, rs.class = http.StatusBadRequest, Class4xx
-		w.Header().Set("Connection", "close")
+		closeAfter(w, r)
 		http.Error(w, "400 bad request: unreadable body", http.StatusBadRequest)
 		return
 	}
@@ -246,4 +246,13 @@ type zapWriter struct{ l *zap.Logger }
 func (z zapWriter) Write(p []byte) (int, error) {
 	z.l.Debug("reverse proxy", zap.ByteString("message", p))
 	return len(p), nil
+}
+
+// closeAfter asks to close an HTTP/1 connection whose request body was not
+// read to the end. Not on HTTP/2: there it would end the whole shared
+// connection (GOAWAY), and a stream ends by itself.
+func closeAfter(w http.ResponseWriter, r *http.Request) {
+	if r.ProtoMajor == 1 {
+		w.Header().Set("Connection", "close")
+	}
 }

@@ -86,8 +86,12 @@ func (s *Service) Inflight(c config.Color) int64 { return s.inflight[c.Index()].
 
 // Drained reports whether no request is in flight to colour c, nor about
 // to start on it. It is only meaningful once c is no longer active.
+//
+// entering is read first: a request counts itself in flight before it
+// leaves entering, so a zero entering followed by a zero in-flight count
+// cannot miss one (the other order can).
 func (s *Service) Drained(c config.Color) bool {
-	return s.inflight[c.Index()].Load() == 0 && s.entering.Load() == 0
+	return s.entering.Load() == 0 && s.inflight[c.Index()].Load() == 0
 }
 
 // Upgraded returns the open upgraded (WebSocket) connections to colour c.

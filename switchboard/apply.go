@@ -1,6 +1,7 @@
 package switchboard
 
 import (
+	"errors"
 	"fmt"
 	"time"
 
@@ -69,7 +70,9 @@ func (b *Board) Apply(cfg *config.Config) error {
 		}
 	}
 	if added {
-		if err := b.opts.Store.Save(file); err != nil {
+		if err := b.opts.Store.Save(file); errors.Is(err, state.ErrNotDurable) {
+			b.log.Error("state saved, but it may not survive a power loss", zap.Error(err))
+		} else if err != nil {
 			return err
 		}
 		b.file = file
@@ -79,9 +82,11 @@ func (b *Board) Apply(cfg *config.Config) error {
 	b.services = make(map[string]*entry, len(cfg.Services))
 	b.order = b.order[:0]
 	var routes []proxy.Route
+	var fresh []string
 	for _, sc := range cfg.Services {
 		e := old[sc.Name]
 		if e == nil {
+			fresh = append(fresh, sc.Name)
 			var obs proxy.Observer
 			if b.opts.Observer != nil {
 				obs = b.opts.Observer(sc.Name)
@@ -98,6 +103,9 @@ func (b *Board) Apply(cfg *config.Config) error {
 	}
 	b.router.Set(routes)
 	b.publishLive()
+	for _, name := range fresh {
+		b.announce(name) // the guard and metrics learn of it as at start-up
+	}
 	for name, e := range old {
 		if _, kept := b.services[name]; !kept {
 			b.log.Info("service removed", zap.String("service", name))

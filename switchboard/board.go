@@ -3,6 +3,7 @@ package switchboard
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"net/http"
 	"os"
@@ -143,7 +144,9 @@ func New(cfg *config.Config, o Options) (*Board, error) {
 	if missing {
 		// Written now so that state.json says what is routed from the first
 		// request on, and a state dir that cannot be written fails at start.
-		if err := o.Store.Save(b.file); err != nil {
+		if err := o.Store.Save(b.file); errors.Is(err, state.ErrNotDurable) {
+			b.log.Error("state saved, but it may not survive a power loss", zap.Error(err))
+		} else if err != nil {
 			return nil, err
 		}
 	}
@@ -235,10 +238,25 @@ func (b *Board) Announce() {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	for _, name := range b.order {
-		rec := b.file.Services[name]
-		b.tell(Change{Service: name, To: rec.Active, From: rec.Previous, Generation: rec.Generation,
-			Reason: Reason(rec.Reason), Actor: rec.ChangedBy, Forced: rec.Forced, At: rec.ChangedAt, Startup: true})
+		b.announce(name)
 	}
+}
+
+// announce tells the listeners the state a service starts with (at start-up
+// or when a reload adds it). b.mu must be held.
+func (b *Board) announce(name string) {
+	rec := b.file.Services[name]
+	b.tell(Change{Service: name, To: rec.Active, From: rec.Previous, Generation: rec.Generation,
+		Reason: Reason(rec.Reason), Actor: rec.ChangedBy, Forced: rec.Forced, At: rec.ChangedAt, Startup: true})
+}
+
+// StateColor returns the active colour state.json holds for a service,
+// routed now or not (a service a reload brings back keeps its colour).
+func (b *Board) StateColor(name string) (config.Color, bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	rec, ok := b.file.Services[name]
+	return rec.Active, ok
 }
 
 func (b *Board) tell(c Change) {
