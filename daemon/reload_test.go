@@ -248,6 +248,7 @@ func TestMetricsFromStart(t *testing.T) {
 		`switchd_health_checks_total{color="blue",result="fail",service="app"}`,
 		`switchd_request_duration_seconds_count{color="blue",service="app"}`,
 		`switchd_config_last_reload_successful`,
+		`switchd_pool_panic{color="green",service="app"}`,
 	} {
 		if metric(t, in.control, s) == "" {
 			t.Errorf("series missing at start-up: %s", s)
