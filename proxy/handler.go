@@ -27,7 +27,6 @@ type Handler struct {
 
 	trusted   atomic.Pointer[[]netip.Prefix]
 	accessLog atomic.Bool
-	errLimit  logLimit // upstream error lines; metrics count every one
 
 	bodyTimeout time.Duration
 }
@@ -56,7 +55,7 @@ func NewHandler(router *Router, o HandlerOptions) *Handler {
 	if o.BodyTimeout == 0 {
 		o.BodyTimeout = 30 * time.Second
 	}
-	h := &Handler{router: router, log: o.Logger, errLimit: logLimit{perSecond: 20}, bodyTimeout: o.BodyTimeout}
+	h := &Handler{router: router, log: o.Logger, bodyTimeout: o.BodyTimeout}
 	h.SetTrustedProxies(o.TrustedProxies)
 	h.accessLog.Store(o.AccessLog)
 	h.rp = &httputil.ReverseProxy{
@@ -231,7 +230,7 @@ func (h *Handler) errorHandler(w http.ResponseWriter, r *http.Request, err error
 	now := time.Now()
 	rs.status, rs.class, rs.headers = status, ClassError, now
 	if ce := h.log.Check(zapcore.WarnLevel, "upstream error"); ce != nil {
-		if ok, held := h.errLimit.allow(now); ok {
+		if ok, held := rs.svc.errLimit.allow(now); ok {
 			ce.Write(zap.String("service", rs.svc.name), zap.Stringer("color", rs.pool.color),
 				zap.String("upstream", rs.upstream.address), zap.Int("status", status), zap.Error(err),
 				zap.Int64("suppressed", held))

@@ -42,6 +42,9 @@ type Service struct {
 	observer atomic.Pointer[observerBox]
 	inflight [2]atomic.Int64
 	entering atomic.Int64 // requests between snapshot load and inflight count
+	// errLimit keeps one service's outage from flooding the log or hiding
+	// another's errors; metrics count every one.
+	errLimit logLimit
 	upgrades [2]connSet
 
 	mu      sync.Mutex
@@ -53,7 +56,7 @@ type observerBox struct{ Observer }
 
 // NewService returns a service that routes by first. obs may be nil.
 func NewService(name string, first *Snapshot, obs Observer) *Service {
-	s := &Service{name: name, timers: map[*time.Timer]struct{}{}}
+	s := &Service{name: name, timers: map[*time.Timer]struct{}{}, errLimit: logLimit{perSecond: 20}}
 	s.Publish(first)
 	s.SetObserver(obs)
 	return s

@@ -1,12 +1,9 @@
 package switchboard
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/http"
-	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -167,7 +164,7 @@ func (b *Board) publishLive() {
 // snapshot builds the routing state of sc with the colour of rec, reusing
 // the upstreams (connections, health) the board already has.
 func (b *Board) snapshot(sc config.Service, rec state.Record) (*proxy.Snapshot, error) {
-	tlsConf, err := tlsx.UpstreamConfig(sc.UpstreamTLS)
+	tlsConf, tlsKey, err := tlsx.UpstreamConfigKey(sc.UpstreamTLS)
 	if err != nil {
 		return nil, fmt.Errorf("service %q: %w", sc.Name, err)
 	}
@@ -189,7 +186,7 @@ func (b *Board) snapshot(sc config.Service, rec state.Record) (*proxy.Snapshot, 
 			// The client TLS settings are part of the key: a reload that
 			// rotates the CA gets upstreams with a new transport (and the
 			// same health target), as the health checks do.
-			key := sc.Name + "\x00" + addr + "\x00" + tlsKey(sc.UpstreamTLS)
+			key := sc.Name + "\x00" + addr + "\x00" + tlsKey
 			u := b.upstreams[key]
 			if u == nil {
 				var t *health.Target
@@ -209,18 +206,6 @@ func (b *Board) snapshot(sc config.Service, rec state.Record) (*proxy.Snapshot, 
 		snap.Pools[c.Index()] = proxy.NewPool(c, ups)
 	}
 	return snap, nil
-}
-
-// tlsKey identifies client TLS settings, the CA file by its contents.
-func tlsKey(u config.UpstreamTLS) string {
-	k := fmt.Sprintf("%t|%s", u.InsecureSkipVerify, u.CAFile)
-	if u.CAFile != "" {
-		if pem, err := os.ReadFile(u.CAFile); err == nil {
-			sum := sha256.Sum256(pem)
-			k += "|" + hex.EncodeToString(sum[:8])
-		}
-	}
-	return k
 }
 
 // Router returns the router the public handler uses.
