@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -141,5 +143,53 @@ func TestSwitchctlLogLevel(t *testing.T) {
 	}
 	if code, _, errs := switchctl(t, ctlURL, "log-level", "loud"); code != 1 || !strings.Contains(errs, "bad level") {
 		t.Fatalf("log-level loud: %d %q", code, errs)
+	}
+}
+
+// TestControlOnUnixSocket: control.listen = "unix:PATH" works end to end
+// (switchctl --addr unix:PATH), a stale socket file left by a crash is
+// replaced, the socket is 0660, and a second switchd on it is refused.
+func TestControlOnUnixSocket(t *testing.T) {
+	dir, err := os.MkdirTemp("", "swd") // short: unix socket paths are limited to ~108 bytes
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	sock := filepath.Join(dir, "control.sock")
+	stale, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stale.(*net.UnixListener).SetUnlinkOnClose(false)
+	stale.Close() // the file stays, nothing listens: what a crash leaves
+
+	blue, green := colourBackend(t, "blue"), colourBackend(t, "green")
+	text := fmt.Sprintf(baseConfig, dir, addrOf(blue), addrOf(green))
+	text = strings.Replace(text, "[control]\nlisten = \"127.0.0.1:0\"", fmt.Sprintf("[control]\nlisten = %q", "unix:"+sock), 1)
+	cfg, err := config.Parse([]byte(text), "t.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pl, _ := net.Listen("tcp", "127.0.0.1:0")
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	ready := make(chan struct{})
+	go func() {
+		done <- Run(ctx, Options{Config: cfg, Logger: zap.NewNop(), ProxyListener: pl, Ready: func(Addrs) { close(ready) }})
+	}()
+	select {
+	case <-ready:
+	case err := <-done:
+		t.Fatalf("did not start: %v", err)
+	}
+	defer func() { cancel(); <-done }()
+	if fi, err := os.Stat(sock); err != nil || fi.Mode().Perm() != 0o660 {
+		t.Fatalf("socket: %v mode %v", err, fi.Mode())
+	}
+	if code, out, errs := switchctl(t, "unix:"+sock, "status"); code != 0 || !strings.Contains(out, "app") {
+		t.Fatalf("switchctl over the unix socket: %d %q %q", code, out, errs)
+	}
+	if _, err := listen("unix:" + sock); err == nil || !strings.Contains(err.Error(), "another process is serving it") {
+		t.Fatalf("a second listener on a live socket: %v", err)
 	}
 }
