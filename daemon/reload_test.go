@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"switchd/control"
+	"switchd/internal/testkit"
 )
 
 // metric returns the value of one series line from /metrics ("" if absent).
@@ -278,4 +279,51 @@ func TestMetricsFromStart(t *testing.T) {
 	if v := metric(t, in.control, "switchd_build_info{goversion=\""+runtimeVersion()+"\",version=\"test\"}"); v != "1" {
 		t.Errorf("build_info = %q", v)
 	}
+}
+
+// TestReloadUnderLoadLosesNothing: 16 kept-alive clients keep sending while
+// the config is reloaded 30 times, alternating between one and two blue
+// upstreams and a second service coming and going: not one request fails.
+func TestReloadUnderLoadLosesNothing(t *testing.T) {
+	blue, blue2, green := colourBackend(t, "blue"), colourBackend(t, "blue"), colourBackend(t, "green")
+	dir := t.TempDir()
+	cfgPath, proxyURL, ctlURL := procConfig(t, dir, addrOf(blue), addrOf(green))
+	base, _ := os.ReadFile(cfgPath)
+	two := strings.Replace(string(base), fmt.Sprintf("upstreams = [%q]", addrOf(blue)),
+		fmt.Sprintf("upstreams = [%q, %q]", addrOf(blue), addrOf(blue2)), 1)
+	two = strings.Replace(two, `name = "app"`, `name = "app"`+"\n"+`hosts = ["127.0.0.1"]`, 1) +
+		fmt.Sprintf("\n[[service]]\nname = \"extra\"\nhosts = [\"extra.test\"]\n  [service.blue]\n  upstreams = [%q]\n", addrOf(green))
+	p := startProc(t, "-config", cfgPath)
+	waitUp(t, ctlURL+"/healthz", p)
+	waitHealthy(t, ctlURL, "blue")
+
+	load := testkit.StartClients(16, proxyURL+"/", func() struct{} { return struct{}{} },
+		func(_ struct{}, resp *http.Response, body []byte) error {
+			if resp.StatusCode != 200 || string(body) != "blue" {
+				return fmt.Errorf("%d %q", resp.StatusCode, body)
+			}
+			return nil
+		})
+	for i := 0; i < 30; i++ {
+		text := string(base)
+		if i%2 == 0 {
+			text = two
+		}
+		if err := os.WriteFile(cfgPath, []byte(text), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		var e control.ErrorBody
+		if code := api(t, "POST", ctlURL+"/v1/reload", nil, &e); code != 200 {
+			load.Stop()
+			t.Fatalf("reload %d: %d %+v", i, code, e)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	ok, bad, errs := load.Stop()
+	t.Logf("%d requests during 30 reloads, %d failed", ok+bad, bad)
+	if bad != 0 || ok < 30 {
+		t.Fatalf("%d of %d requests failed across reloads: %v", bad, ok+bad, errs)
+	}
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	p.wait(t, 10*time.Second)
 }
