@@ -299,10 +299,6 @@ func writeError(w http.ResponseWriter, status int, code, msg string) {
 	writeJSON(w, status, ErrorBody{Error: ErrorDetail{Code: code, Message: msg}})
 }
 
-// LogLevel is the body of GET and PUT /v1/log/level.
-type LogLevel struct {
-	Level string `json:"level"` // debug | info | warn | error
-}
 
 // logLevel reads (role read) or sets (role admin) the log level, so that an
 // operator can turn on debug logs without a restart.

@@ -14,7 +14,7 @@ import (
 
 	"github.com/hashicorp/go-retryablehttp"
 
-	"switchd/control"
+	"switchd/control/api"
 )
 
 // maxAnswer bounds what switchctl reads of one JSON answer.
@@ -252,7 +252,7 @@ func (e *apiError) Error() string { return e.msg }
 
 func (c *client) apiError(resp *http.Response, data []byte) *apiError {
 	e := &apiError{status: resp.StatusCode}
-	var body control.ErrorBody
+	var body api.ErrorBody
 	if json.Unmarshal(data, &body) == nil && body.Error.Message != "" {
 		e.code, e.msg = body.Error.Code, body.Error.Message
 		return e
@@ -268,9 +268,9 @@ func (c *client) apiError(resp *http.Response, data []byte) *apiError {
 // exitCode maps the answer to SPEC.md's exit codes.
 func (e *apiError) exitCode() int {
 	switch {
-	case e.code == control.CodeReverted:
+	case e.code == api.CodeReverted:
 		return exitReverted
-	case e.status == http.StatusRequestTimeout || e.code == control.CodeTimeout:
+	case e.status == http.StatusRequestTimeout || e.code == api.CodeTimeout:
 		return exitTimeout
 	case e.status == http.StatusUnauthorized, e.status == http.StatusForbidden, e.status == http.StatusConflict:
 		return exitRefused

@@ -11,7 +11,7 @@ import (
 	"strings"
 	"time"
 
-	"switchd/control"
+	"switchd/control/api"
 )
 
 // servicePath is the API path of one service, plus suffix ("/flip").
@@ -26,7 +26,7 @@ func (r *runner) resolve(ctx context.Context, named string) (string, error) {
 		r.setService(named)
 		return named, nil
 	}
-	var list control.ServiceList
+	var list api.ServiceList
 	if err := r.get(ctx, "/v1/services", &list); err != nil {
 		return "", err
 	}
@@ -76,7 +76,7 @@ func (r *runner) printJSON(data []byte) {
 
 func (r *runner) status(ctx context.Context) error {
 	if len(r.inv.args) == 0 {
-		var list control.ServiceList
+		var list api.ServiceList
 		data, err := r.fetch(ctx, http.MethodGet, "/v1/services", nil, &list)
 		if err != nil {
 			return err
@@ -90,7 +90,7 @@ func (r *runner) status(ctx context.Context) error {
 	}
 	name := r.inv.args[0]
 	r.setService(name)
-	var s control.Service
+	var s api.Service
 	data, err := r.fetch(ctx, http.MethodGet, servicePath(name, ""), nil, &s)
 	if err != nil {
 		return err
@@ -99,7 +99,7 @@ func (r *runner) status(ctx context.Context) error {
 		r.printJSON(data)
 		return nil
 	}
-	writeServices(r.stdout, []control.Service{s})
+	writeServices(r.stdout, []api.Service{s})
 	writeUpstreams(r.stdout, s)
 	if s.Guard != nil {
 		fmt.Fprintln(r.stdout, guardLine(s.Guard, time.Now()))
@@ -110,7 +110,7 @@ func (r *runner) status(ctx context.Context) error {
 // change runs flip, set (POST activate) and rollback, and --wait-stable.
 func (r *runner) change(ctx context.Context) error {
 	args, f := r.inv.args, r.inv.change
-	req := control.ChangeRequest{
+	req := api.ChangeRequest{
 		Expect:           f.expect,
 		ExpectGeneration: f.expectGen.v,
 		Force:            f.force,
@@ -134,7 +134,7 @@ func (r *runner) change(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	var res control.ChangeResult
+	var res api.ChangeResult
 	changeJSON, err := r.fetch(ctx, http.MethodPost, servicePath(name, "/"+verb), req, &res)
 	if err != nil {
 		return err
@@ -186,7 +186,7 @@ func (r *runner) wait(ctx context.Context) error {
 // waitUntil long-polls until the condition holds. The server caps one poll
 // below what we may have asked for and answers 408 then; while our own
 // deadline has not passed, we ask again.
-func (r *runner) waitUntil(ctx context.Context, name, until string) ([]byte, control.WaitResult, error) {
+func (r *runner) waitUntil(ctx context.Context, name, until string) ([]byte, api.WaitResult, error) {
 	deadline, hasDeadline := ctx.Deadline()
 	// lastTimeout is the server's latest 408, which says what is missing
 	// and so makes a better message than our own deadline.
@@ -205,12 +205,12 @@ func (r *runner) waitUntil(ctx context.Context, name, until string) ([]byte, con
 					<-ctx.Done()
 					lastTimeout = context.Cause(ctx)
 				}
-				return nil, control.WaitResult{}, lastTimeout
+				return nil, api.WaitResult{}, lastTimeout
 			}
 			q.Set("timeout", ask.String())
 		}
 		start := time.Now()
-		var w control.WaitResult
+		var w api.WaitResult
 		data, err := r.fetch(ctx, http.MethodGet, servicePath(name, "/wait")+"?"+q.Encode(), nil, &w)
 		if err == nil {
 			return data, w, nil
@@ -245,7 +245,7 @@ func (r *runner) reload(ctx context.Context) error {
 	if res.OK != nil && !*res.OK {
 		// A 200 that says it failed: report it like an error body.
 		msg := res.Message
-		var d control.ErrorDetail
+		var d api.ErrorDetail
 		var s string
 		switch {
 		case json.Unmarshal(res.Error, &d) == nil && d.Message != "":
@@ -270,9 +270,9 @@ func (r *runner) reload(ctx context.Context) error {
 func (r *runner) logLevel(ctx context.Context) error {
 	method, body := http.MethodGet, any(nil)
 	if len(r.inv.args) == 1 {
-		method, body = http.MethodPut, control.LogLevel{Level: r.inv.args[0]}
+		method, body = http.MethodPut, api.LogLevel{Level: r.inv.args[0]}
 	}
-	var res control.LogLevel
+	var res api.LogLevel
 	data, err := r.fetch(ctx, method, "/v1/log/level", body, &res)
 	if err != nil {
 		return err

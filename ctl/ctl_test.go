@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"switchd/control"
+	"switchd/control/api"
 )
 
 const statusTable = `SERVICE  ACTIVE  GEN  BLUE    GREEN   CHANGED               BY        REASON
@@ -58,7 +58,7 @@ func TestCommands(t *testing.T) {
 		{
 			name:     "status unknown service",
 			args:     []string{"status", "nope"},
-			routes:   map[string][]reply{"GET /v1/services/nope": {errReply(404, control.CodeNotFound, `unknown service "nope"`)}},
+			routes:   map[string][]reply{"GET /v1/services/nope": {errReply(404, api.CodeNotFound, `unknown service "nope"`)}},
 			wantCode: exitFailed, wantStderr: "switchctl: status nope: unknown service \"nope\"\n",
 		},
 		{
@@ -101,13 +101,13 @@ func TestCommands(t *testing.T) {
 			name: "rollback without previous",
 			args: []string{"rollback", "app"},
 			routes: map[string][]reply{"POST /v1/services/app/rollback": {
-				errReply(409, control.CodeNoPrevious, "app: no previous colour to roll back to")}},
+				errReply(409, api.CodeNoPrevious, "app: no previous colour to roll back to")}},
 			wantCode: exitRefused, wantStderr: "switchctl: rollback app: no previous colour to roll back to\n",
 		},
 		{
 			name:     "flip to unhealthy",
 			args:     []string{"flip", "app"},
-			routes:   map[string][]reply{"POST /v1/services/app/flip": {errReply(409, control.CodeTargetUnhealthy, unhealthy)}},
+			routes:   map[string][]reply{"POST /v1/services/app/flip": {errReply(409, api.CodeTargetUnhealthy, unhealthy)}},
 			wantCode: exitRefused,
 			wantStderr: "switchctl: flip app: green: 0 of 2 upstreams healthy " +
 				"(10.0.0.21:8080: connection refused)\n",
@@ -116,33 +116,33 @@ func TestCommands(t *testing.T) {
 		{
 			name:     "flip to empty",
 			args:     []string{"flip", "app"},
-			routes:   map[string][]reply{"POST /v1/services/app/flip": {errReply(409, control.CodeTargetEmpty, "app: blue has no upstreams")}},
+			routes:   map[string][]reply{"POST /v1/services/app/flip": {errReply(409, api.CodeTargetEmpty, "app: blue has no upstreams")}},
 			wantCode: exitRefused, wantStderr: "switchctl: flip app: blue has no upstreams\n",
 		},
 		{
 			name: "flip conflict",
 			args: []string{"flip", "app", "--expect", "blue"},
 			routes: map[string][]reply{"POST /v1/services/app/flip": {
-				errReply(409, control.CodeConflict, "app: expected blue active, but green is (generation 7)")}},
+				errReply(409, api.CodeConflict, "app: expected blue active, but green is (generation 7)")}},
 			wantCode: exitRefused, wantStderr: "switchctl: flip app: expected blue active, but green is (generation 7)\n",
 		},
 		{
 			name:     "unauthorized",
 			args:     []string{"flip", "app"},
-			routes:   map[string][]reply{"POST /v1/services/app/flip": {errReply(401, control.CodeUnauthorized, "missing or unknown token")}},
+			routes:   map[string][]reply{"POST /v1/services/app/flip": {errReply(401, api.CodeUnauthorized, "missing or unknown token")}},
 			wantCode: exitRefused, wantStderr: "switchctl: flip app: missing or unknown token\n",
 		},
 		{
 			name:     "forbidden",
 			args:     []string{"flip", "app"},
-			routes:   map[string][]reply{"POST /v1/services/app/flip": {errReply(403, control.CodeForbidden, `token "ci" has role read, flip needs operate`)}},
+			routes:   map[string][]reply{"POST /v1/services/app/flip": {errReply(403, api.CodeForbidden, `token "ci" has role read, flip needs operate`)}},
 			wantCode: exitRefused, wantStderr: "switchctl: flip app: token \"ci\" has role read, flip needs operate\n",
 		},
 		{
 			name: "persist failed is not retried",
 			args: []string{"flip", "app"},
 			routes: map[string][]reply{"POST /v1/services/app/flip": {
-				errReply(500, control.CodePersist, "app: rename state.json: read-only file system; nothing changed")}},
+				errReply(500, api.CodePersist, "app: rename state.json: read-only file system; nothing changed")}},
 			wantCode:   exitFailed,
 			wantStderr: "switchctl: flip app: rename state.json: read-only file system; nothing changed\n",
 			wantReqs:   []req{{"POST", "/v1/services/app/flip", map[string]any{}}},
@@ -164,7 +164,7 @@ func TestCommands(t *testing.T) {
 		{
 			name:       "reload refused",
 			args:       []string{"reload"},
-			routes:     map[string][]reply{"POST /v1/reload": {errReply(400, control.CodeBadRequest, "config.toml:3: unknown key \"lissen\"")}},
+			routes:     map[string][]reply{"POST /v1/reload": {errReply(400, api.CodeBadRequest, "config.toml:3: unknown key \"lissen\"")}},
 			wantCode:   exitFailed,
 			wantStderr: "switchctl: reload: config.toml:3: unknown key \"lissen\"\n",
 		},
@@ -178,7 +178,7 @@ func TestCommands(t *testing.T) {
 		{
 			name:       "json error prints nothing on stdout",
 			args:       []string{"--json", "flip", "app"},
-			routes:     map[string][]reply{"POST /v1/services/app/flip": {errReply(409, control.CodeTargetUnhealthy, unhealthy)}},
+			routes:     map[string][]reply{"POST /v1/services/app/flip": {errReply(409, api.CodeTargetUnhealthy, unhealthy)}},
 			wantCode:   exitRefused,
 			wantStderr: "switchctl: flip app: green: 0 of 2 upstreams healthy (10.0.0.21:8080: connection refused)\n",
 		},
@@ -239,11 +239,11 @@ func TestJSONOutput(t *testing.T) {
 		rep   reply
 		into  any
 	}{
-		{"status all", []string{"status"}, "GET /v1/services", jsonReply(200, listOf("app", "api")), &control.ServiceList{}},
-		{"status one", []string{"status", "app"}, "GET /v1/services/app", jsonReply(200, appService()), &control.Service{}},
-		{"flip", []string{"flip", "app"}, "POST /v1/services/app/flip", jsonReply(200, changed("blue", "green", 8)), &control.ChangeResult{}},
+		{"status all", []string{"status"}, "GET /v1/services", jsonReply(200, listOf("app", "api")), &api.ServiceList{}},
+		{"status one", []string{"status", "app"}, "GET /v1/services/app", jsonReply(200, appService()), &api.Service{}},
+		{"flip", []string{"flip", "app"}, "POST /v1/services/app/flip", jsonReply(200, changed("blue", "green", 8)), &api.ChangeResult{}},
 		{"wait", []string{"wait", "app", "stable"}, "GET /v1/services/app/wait",
-			jsonReply(200, control.WaitResult{Reached: "stable", Service: appService()}), &control.WaitResult{}},
+			jsonReply(200, api.WaitResult{Reached: "stable", Service: appService()}), &api.WaitResult{}},
 		{"reload", []string{"reload"}, "POST /v1/reload", reply{status: 200, body: `{"ok":true}`}, &map[string]any{}},
 	}
 	for _, tt := range tests {
@@ -363,7 +363,7 @@ func TestFlagInterleaving(t *testing.T) {
 		{"--timeout", "1h", "wait", "app", "healthy", "green", "--timeout", "5s"},
 	}
 	for _, args := range waits {
-		f := newFake(t).on("GET /v1/services/app/wait", jsonReply(200, control.WaitResult{Reached: "healthy:green", Service: appService()}))
+		f := newFake(t).on("GET /v1/services/app/wait", jsonReply(200, api.WaitResult{Reached: "healthy:green", Service: appService()}))
 		res := runCtl(t, f, args...)
 		reqs := f.requests()
 		if res.code != 0 || len(reqs) != 1 {
@@ -384,7 +384,7 @@ func TestDefaultService(t *testing.T) {
 			on("GET /v1/services", jsonReply(200, listOf("app"))).
 			on("POST /v1/services/app/flip", jsonReply(200, changed("blue", "green", 8))).
 			on("POST /v1/services/app/activate", jsonReply(200, changed("green", "green", 7))).
-			on("GET /v1/services/app/wait", jsonReply(200, control.WaitResult{Reached: "healthy:green", Service: appService()}))
+			on("GET /v1/services/app/wait", jsonReply(200, api.WaitResult{Reached: "healthy:green", Service: appService()}))
 		for _, tc := range []struct {
 			args []string
 			path string
@@ -416,7 +416,7 @@ func TestDefaultService(t *testing.T) {
 		}
 	})
 	t.Run("none", func(t *testing.T) {
-		f := newFake(t).on("GET /v1/services", jsonReply(200, control.ServiceList{}))
+		f := newFake(t).on("GET /v1/services", jsonReply(200, api.ServiceList{}))
 		res := runCtl(t, f, "rollback")
 		if res.code != exitFailed || res.stderr != "switchctl: rollback: no services configured\n" {
 			t.Errorf("exit %d, stderr %q", res.code, res.stderr)

@@ -7,7 +7,7 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"switchd/control"
+	"switchd/control/api"
 )
 
 // timeLayout is how tables show instants: UTC, to the second, so that rows
@@ -20,7 +20,7 @@ var colors = [...]string{"blue", "green"}
 func newTable(w io.Writer) *tabwriter.Writer { return tabwriter.NewWriter(w, 0, 8, 2, ' ', 0) }
 
 // writeServices prints one summary row per service.
-func writeServices(w io.Writer, list []control.Service) {
+func writeServices(w io.Writer, list []api.Service) {
 	tw := newTable(w)
 	fmt.Fprintln(tw, "SERVICE\tACTIVE\tGEN\tBLUE\tGREEN\tCHANGED\tBY\tREASON")
 	for _, s := range list {
@@ -32,7 +32,7 @@ func writeServices(w io.Writer, list []control.Service) {
 }
 
 // writeUpstreams prints one row per upstream of both pools.
-func writeUpstreams(w io.Writer, s control.Service) {
+func writeUpstreams(w io.Writer, s api.Service) {
 	fmt.Fprintln(w)
 	tw := newTable(w)
 	fmt.Fprintln(tw, "COLOR\tADDRESS\tSTATE\tSINCE\tLATENCY\tINFLIGHT\tLAST-ERROR")
@@ -52,7 +52,7 @@ func writeUpstreams(w io.Writer, s control.Service) {
 // poolSummary is "healthy/total up", "0/2 up PANIC" when traffic to the
 // colour goes to every upstream because none is healthy, or "-" for a
 // colour with nothing deployed.
-func poolSummary(s control.Service, color string) string {
+func poolSummary(s api.Service, color string) string {
 	p, ok := s.Pools[color]
 	if !ok || p.Total == 0 {
 		return "-"
@@ -65,7 +65,7 @@ func poolSummary(s control.Service, color string) string {
 
 // reasonCell is the operator's words ("deploy 4f2a"), led by the kind of
 // change when it was not a manual one ("guard: 12% errors").
-func reasonCell(s control.Service) string {
+func reasonCell(s api.Service) string {
 	var parts []string
 	if s.Reason != "" && s.Reason != "manual" {
 		parts = append(parts, s.Reason)
@@ -84,7 +84,7 @@ func reasonCell(s control.Service) string {
 }
 
 // guardLine sums up the guard in one line.
-func guardLine(g *control.GuardStatus, now time.Time) string {
+func guardLine(g *api.GuardStatus, now time.Time) string {
 	if !g.Enabled {
 		return "guard: off"
 	}
@@ -109,7 +109,7 @@ func guardLine(g *control.GuardStatus, now time.Time) string {
 }
 
 // formatChange is the line for a flip, set or rollback.
-func formatChange(name string, res control.ChangeResult) string {
+func formatChange(name string, res api.ChangeResult) string {
 	s := res.Service
 	if s.Name != "" {
 		name = s.Name
@@ -125,7 +125,7 @@ func formatChange(name string, res control.ChangeResult) string {
 }
 
 // formatReached is the line for a wait that was reached.
-func formatReached(name, until string, w control.WaitResult) string {
+func formatReached(name, until string, w api.WaitResult) string {
 	if w.Reached != "" {
 		until = w.Reached
 	}
@@ -145,7 +145,7 @@ func formatReached(name, until string, w control.WaitResult) string {
 
 // formatEvent is watch's line for one event; the parts present depend on
 // the fields set rather than the type, so new types print sensibly.
-func formatEvent(ev control.Event) string {
+func formatEvent(ev api.Event) string {
 	var b strings.Builder
 	b.WriteString(timeCell(&ev.Time))
 	b.WriteString("  ")

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"switchd/control"
+	"switchd/control/api"
 )
 
 func TestRetryStatus(t *testing.T) {
@@ -29,7 +29,7 @@ func TestRetryStatus(t *testing.T) {
 		{"get gives up", []string{"status"}, "GET /v1/services",
 			[]reply{unavailable}, exitFailed, testOptions.retryMax + 1},
 		{"get not after 500", []string{"status"}, "GET /v1/services",
-			[]reply{errReply(500, control.CodeInternal, "boom"), jsonReply(200, listOf("app"))}, exitFailed, 1},
+			[]reply{errReply(500, api.CodeInternal, "boom"), jsonReply(200, listOf("app"))}, exitFailed, 1},
 		{"post after two 503", []string{"flip", "app", "--reason", "deploy 4f2a"}, "POST /v1/services/app/flip",
 			[]reply{unavailable, unavailable, jsonReply(200, changed("blue", "green", 8))}, 0, 3},
 		// A 502 may come from a proxy after switchd flipped: never repeat.

@@ -16,7 +16,7 @@ import (
 
 	"go.uber.org/goleak"
 
-	"switchd/control"
+	"switchd/control/api"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -55,7 +55,7 @@ func jsonReply(status int, v any) reply {
 }
 
 func errReply(status int, code, msg string) reply {
-	return jsonReply(status, control.ErrorBody{Error: control.ErrorDetail{Code: code, Message: msg}})
+	return jsonReply(status, api.ErrorBody{Error: api.ErrorDetail{Code: code, Message: msg}})
 }
 
 // fakeAPI is a control server answering canned replies per "METHOD /path";
@@ -120,7 +120,7 @@ func (f *fakeAPI) serve(w http.ResponseWriter, r *http.Request) {
 	var rep reply
 	switch len(replies) {
 	case 0:
-		rep = errReply(http.StatusNotFound, control.CodeNotFound, "no route "+route)
+		rep = errReply(http.StatusNotFound, api.CodeNotFound, "no route "+route)
 	case 1:
 		rep = replies[0]
 	default:
@@ -186,8 +186,8 @@ func ts(s string) time.Time {
 
 func tp(s string) *time.Time { t := ts(s); return &t }
 
-func upstream(addr, state string) control.Upstream {
-	return control.Upstream{
+func upstream(addr, state string) api.Upstream {
+	return api.Upstream{
 		Address: addr, Healthy: state == "up", State: state,
 		Since: tp("2026-11-26T09:00:00Z"), LastCheck: tp("2026-11-26T10:00:01Z"), LastLatencyMS: 1.2,
 	}
@@ -195,23 +195,23 @@ func upstream(addr, state string) control.Upstream {
 
 // appService is the service of SPEC.md's example: green active, both
 // pools healthy.
-func appService() control.Service {
-	return control.Service{
+func appService() api.Service {
+	return api.Service{
 		Name: "app", Hosts: []string{"app.example.com"},
 		Active: "green", Previous: "blue", Generation: 7,
 		ChangedAt: ts("2026-11-26T10:00:00Z"), ChangedBy: "deployer", Reason: "manual", Detail: "deploy 4f2a",
-		Pools: map[string]control.Pool{
-			"blue": {Upstreams: []control.Upstream{upstream("10.0.0.11:8080", "up"), upstream("10.0.0.12:8080", "up")},
+		Pools: map[string]api.Pool{
+			"blue": {Upstreams: []api.Upstream{upstream("10.0.0.11:8080", "up"), upstream("10.0.0.12:8080", "up")},
 				Healthy: 2, Total: 2},
-			"green": {Upstreams: []control.Upstream{upstream("10.0.0.21:8080", "up"), upstream("10.0.0.22:8080", "up")},
+			"green": {Upstreams: []api.Upstream{upstream("10.0.0.21:8080", "up"), upstream("10.0.0.22:8080", "up")},
 				Healthy: 2, Total: 2, Inflight: 3},
 		},
-		Guard: &control.GuardStatus{Enabled: true, ArmedUntil: tp("2099-01-01T00:00:00Z"), WindowRequests: 512},
+		Guard: &api.GuardStatus{Enabled: true, ArmedUntil: tp("2099-01-01T00:00:00Z"), WindowRequests: 512},
 	}
 }
 
-func listOf(names ...string) control.ServiceList {
-	var l control.ServiceList
+func listOf(names ...string) api.ServiceList {
+	var l api.ServiceList
 	for _, n := range names {
 		s := appService()
 		s.Name = n
@@ -221,10 +221,10 @@ func listOf(names ...string) control.ServiceList {
 }
 
 // changed is the answer to a flip of app from blue to green.
-func changed(from, to string, gen uint64) control.ChangeResult {
+func changed(from, to string, gen uint64) api.ChangeResult {
 	s := appService()
 	s.Active, s.Previous, s.Generation = to, from, gen
-	return control.ChangeResult{Changed: from != to, From: from, To: to, Service: s}
+	return api.ChangeResult{Changed: from != to, From: from, To: to, Service: s}
 }
 
 func decodeBody(t *testing.T, body string) map[string]any {

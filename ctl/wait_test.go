@@ -8,18 +8,18 @@ import (
 	"testing"
 	"time"
 
-	"switchd/control"
+	"switchd/control/api"
 )
 
 func waited(reached string) reply {
 	s := appService()
 	s.Generation = 8
-	return jsonReply(200, control.WaitResult{Reached: reached, Service: s})
+	return jsonReply(200, api.WaitResult{Reached: reached, Service: s})
 }
 
 func TestWait(t *testing.T) {
-	timeout := errReply(408, control.CodeTimeout, "app: green: 1 of 2 upstreams healthy after 30s")
-	reverted := errReply(409, control.CodeReverted, "app: guard reverted green → blue: 12.5% errors over 10s (40 requests)")
+	timeout := errReply(408, api.CodeTimeout, "app: green: 1 of 2 upstreams healthy after 30s")
+	reverted := errReply(409, api.CodeReverted, "app: guard reverted green → blue: 12.5% errors over 10s (40 requests)")
 	tests := []struct {
 		name       string
 		args       []string
@@ -43,7 +43,7 @@ func TestWait(t *testing.T) {
 			exitReverted, "", "switchctl: wait app: guard reverted green → blue: 12.5% errors over 10s (40 requests)\n", 1, "stable"},
 		{"times out", []string{"wait", "app", "healthy", "green", "--timeout", "300ms"}, []reply{timeout},
 			exitTimeout, "", "switchctl: wait app: green: 1 of 2 upstreams healthy after 30s\n", 2, "healthy:green"},
-		{"unknown service", []string{"wait", "app", "stable"}, []reply{errReply(404, control.CodeNotFound, `unknown service "app"`)},
+		{"unknown service", []string{"wait", "app", "stable"}, []reply{errReply(404, api.CodeNotFound, `unknown service "app"`)},
 			exitFailed, "", "switchctl: wait app: unknown service \"app\"\n", 1, "stable"},
 	}
 	for _, tt := range tests {
@@ -99,13 +99,13 @@ func TestFlipWaitStable(t *testing.T) {
 		{"stable", []string{"flip", "app", "--wait-stable"}, []reply{waited("stable")}, 0,
 			"app: blue → green (generation 8)\napp: green stable (generation 8)\n", ""},
 		{"reverted", []string{"flip", "--wait-stable", "app"},
-			[]reply{errReply(409, control.CodeReverted, "app: guard reverted green → blue: 12.5% errors over 10s")},
+			[]reply{errReply(409, api.CodeReverted, "app: guard reverted green → blue: 12.5% errors over 10s")},
 			exitReverted, "app: blue → green (generation 8)\n", "switchctl: flip app: guard reverted green → blue: 12.5% errors over 10s\n"},
 		{"times out", []string{"flip", "app", "--wait-stable", "--timeout", "300ms"},
-			[]reply{errReply(408, control.CodeTimeout, "app: guard still watching green")},
+			[]reply{errReply(408, api.CodeTimeout, "app: guard still watching green")},
 			exitTimeout, "app: blue → green (generation 8)\n", "switchctl: flip app: guard still watching green\n"},
 		{"json stays silent on revert", []string{"flip", "app", "--wait-stable", "--json"},
-			[]reply{errReply(409, control.CodeReverted, "app: guard reverted green → blue")},
+			[]reply{errReply(409, api.CodeReverted, "app: guard reverted green → blue")},
 			exitReverted, "", "switchctl: flip app: guard reverted green → blue\n"},
 	}
 	for _, tt := range tests {
@@ -131,8 +131,8 @@ func TestFlipWaitStable(t *testing.T) {
 		f := newFake(t).on("POST /v1/services/app/flip", flipped).on("GET /v1/services/app/wait", waited("stable"))
 		res := runCtl(t, f, "--json", "flip", "app", "--wait-stable")
 		var out struct {
-			Change control.ChangeResult
-			Wait   control.WaitResult
+			Change api.ChangeResult
+			Wait   api.WaitResult
 		}
 		dec := json.NewDecoder(strings.NewReader(res.stdout))
 		dec.DisallowUnknownFields()

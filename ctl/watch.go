@@ -13,7 +13,7 @@ import (
 	"strings"
 	"time"
 
-	"switchd/control"
+	"switchd/control/api"
 )
 
 // watch follows /v1/events until ctx ends (--timeout or a signal), which is
@@ -27,7 +27,7 @@ func (r *runner) watch(ctx context.Context) error {
 		svc = r.inv.args[0]
 		r.setService(svc)
 		// An unknown name would otherwise print nothing, forever.
-		var s control.Service
+		var s api.Service
 		if err := r.get(ctx, servicePath(svc, ""), &s); err != nil {
 			return r.endWatch(ctx, err)
 		}
@@ -83,7 +83,7 @@ func (r *runner) endWatch(ctx context.Context, err error) error {
 // printEvent prints one event of svc (all when svc is ""). Events of no
 // service, such as reloads, concern every service and are always printed.
 func (r *runner) printEvent(svc, typ string, data []byte) error {
-	var ev control.Event
+	var ev api.Event
 	if err := json.Unmarshal(data, &ev); err != nil {
 		fmt.Fprintf(r.stderr, "switchctl: watch: skipping an event that is not JSON: %s\n", oneLine(string(data), 200))
 		return nil

@@ -10,21 +10,21 @@ import (
 	"testing"
 	"time"
 
-	"switchd/control"
+	"switchd/control/api"
 )
 
-func sse(w http.ResponseWriter, ev control.Event) {
+func sse(w http.ResponseWriter, ev api.Event) {
 	b, _ := json.Marshal(ev)
 	fmt.Fprintf(w, "id: %d\nevent: %s\ndata: %s\n\n", ev.ID, ev.Type, b)
 	w.(http.Flusher).Flush()
 }
 
 var (
-	evFlip = control.Event{ID: 1, Time: ts("2026-11-26T10:00:00Z"), Type: "flip", Service: "app",
+	evFlip = api.Event{ID: 1, Time: ts("2026-11-26T10:00:00Z"), Type: "flip", Service: "app",
 		From: "blue", To: "green", Generation: 8, Actor: "deployer", Detail: "deploy 4f2a"}
-	evOther  = control.Event{ID: 2, Time: ts("2026-11-26T10:00:01Z"), Type: "flip", Service: "api", From: "green", To: "blue", Generation: 3}
-	evReload = control.Event{ID: 3, Time: ts("2026-11-26T10:00:02Z"), Type: "reload", OK: new(true)}
-	evHealth = control.Event{ID: 4, Time: ts("2026-11-26T10:00:03Z"), Type: "health", Service: "app",
+	evOther  = api.Event{ID: 2, Time: ts("2026-11-26T10:00:01Z"), Type: "flip", Service: "api", From: "green", To: "blue", Generation: 3}
+	evReload = api.Event{ID: 3, Time: ts("2026-11-26T10:00:02Z"), Type: "reload", OK: new(true)}
+	evHealth = api.Event{ID: 4, Time: ts("2026-11-26T10:00:03Z"), Type: "health", Service: "app",
 		Color: "blue", Upstream: "10.0.0.11:8080", State: "down", Detail: "connection refused"}
 )
 
@@ -40,7 +40,7 @@ func eventStream(t *testing.T, done chan<- struct{}) []reply {
 	first := func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/event-stream")
 		fmt.Fprint(w, "retry: 10\n\n: hello\n\n")
-		for _, ev := range []control.Event{evFlip, evOther, evReload} {
+		for _, ev := range []api.Event{evFlip, evOther, evReload} {
 			sse(w, ev)
 		}
 	}
@@ -94,7 +94,7 @@ func TestWatch(t *testing.T) {
 		// Every service, one JSON event per line.
 		var got []uint64
 		for line := range strings.Lines(out.String()) {
-			var ev control.Event
+			var ev api.Event
 			if err := json.Unmarshal([]byte(line), &ev); err != nil {
 				t.Errorf("line %q: %v", line, err)
 			}
@@ -106,7 +106,7 @@ func TestWatch(t *testing.T) {
 	})
 
 	t.Run("unknown service", func(t *testing.T) {
-		f := newFake(t).on("GET /v1/services/nope", errReply(404, control.CodeNotFound, `unknown service "nope"`))
+		f := newFake(t).on("GET /v1/services/nope", errReply(404, api.CodeNotFound, `unknown service "nope"`))
 		res := runCtl(t, f, "watch", "nope")
 		if res.code != exitFailed || res.stderr != "switchctl: watch nope: unknown service \"nope\"\n" {
 			t.Errorf("exit %d, stderr %q", res.code, res.stderr)
@@ -114,7 +114,7 @@ func TestWatch(t *testing.T) {
 	})
 
 	t.Run("refused", func(t *testing.T) {
-		f := newFake(t).on("GET /v1/events", errReply(401, control.CodeUnauthorized, "missing token"))
+		f := newFake(t).on("GET /v1/events", errReply(401, api.CodeUnauthorized, "missing token"))
 		res := runCtl(t, f, "watch")
 		if res.code != exitRefused || res.stderr != "switchctl: watch: missing token\n" {
 			t.Errorf("exit %d, stderr %q", res.code, res.stderr)

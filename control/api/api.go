@@ -1,0 +1,184 @@
+// Package api holds the JSON types of switchd's control API: what the
+// server in package control answers and what switchctl decodes. It imports
+// nothing of the daemon, so the client stays small.
+package api
+
+import "time"
+
+// Error codes of the API (the "code" of an error body).
+const (
+	CodeBadRequest      = "bad_request"
+	CodeUnauthorized    = "unauthorized"
+	CodeForbidden       = "forbidden"
+	CodeNotFound        = "not_found"
+	CodeMethod          = "method_not_allowed"
+	CodeConflict        = "conflict"
+	CodeTargetUnhealthy = "target_unhealthy"
+	CodeTargetEmpty     = "target_empty"
+	CodeNoPrevious      = "no_previous"
+	CodeReverted        = "reverted"
+	CodeTimeout         = "timeout"
+	CodePersist         = "persist_failed"
+	CodeInternal        = "internal"
+)
+
+// ErrorBody is every error answer: {"error":{"code":…,"message":…}}.
+type ErrorBody struct {
+	Error ErrorDetail `json:"error"`
+}
+
+// ErrorDetail is the inside of ErrorBody.
+type ErrorDetail struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+// ChangeRequest is the body of flip, activate and rollback; every field is
+// optional except Color for activate.
+type ChangeRequest struct {
+	// Color is the colour to make active (activate only).
+	Color string `json:"color,omitempty"`
+	// Expect refuses the change (409 conflict) unless this colour is active.
+	Expect string `json:"expect,omitempty"`
+	// ExpectGeneration refuses the change unless the generation is this.
+	ExpectGeneration *uint64 `json:"expect_generation,omitempty"`
+	// Force skips the health gate; recorded in state and log.
+	Force bool `json:"force,omitempty"`
+	// Reason is free text kept in state ("deploy 4f2a").
+	Reason string `json:"reason,omitempty"`
+}
+
+// ChangeResult answers a successful flip, activate or rollback.
+type ChangeResult struct {
+	// Changed is false when activate named the colour already active.
+	Changed bool    `json:"changed"`
+	From    string  `json:"from"`
+	To      string  `json:"to"`
+	Service Service `json:"service"`
+}
+
+// ServiceList answers GET /v1/services.
+type ServiceList struct {
+	Services []Service `json:"services"`
+}
+
+// Service is one service's state, as SPEC.md fixes its field names.
+type Service struct {
+	Name       string          `json:"name"`
+	Hosts      []string        `json:"hosts"`
+	Active     string          `json:"active"`
+	Previous   string          `json:"previous"`
+	Generation uint64          `json:"generation"`
+	ChangedAt  time.Time       `json:"changed_at"`
+	ChangedBy  string          `json:"changed_by"`
+	Reason     string          `json:"reason"`
+	Detail     string          `json:"detail,omitempty"`
+	Forced     bool            `json:"forced,omitempty"`
+	Pools      map[string]Pool `json:"pools"`
+	Guard      *GuardStatus    `json:"guard,omitempty"`
+}
+
+// Pool is one colour's upstreams.
+type Pool struct {
+	Upstreams []Upstream `json:"upstreams"`
+	Healthy   int        `json:"healthy"`
+	Total     int        `json:"total"`
+	Inflight  int64      `json:"inflight"`
+	Upgraded  int        `json:"upgraded"`
+	// Panic is true when no upstream is healthy, so traffic goes to all.
+	Panic bool `json:"panic"`
+}
+
+// Upstream is one upstream's live state.
+type Upstream struct {
+	Address       string     `json:"address"`
+	Healthy       bool       `json:"healthy"`
+	State         string     `json:"state"` // unknown | up | down
+	Since         *time.Time `json:"since"`
+	LastCheck     *time.Time `json:"last_check"`
+	LastLatencyMS float64    `json:"last_latency_ms"`
+	LastError     string     `json:"last_error"`
+	Passes        int        `json:"passes"`
+	Fails         int        `json:"fails"`
+	Inflight      int64      `json:"inflight"`
+}
+
+// GuardStatus is the guard's view of a service.
+type GuardStatus struct {
+	Enabled         bool                   `json:"enabled"`
+	ArmedUntil      *time.Time             `json:"armed_until"`
+	ArmedAlways     bool                   `json:"armed_always,omitempty"`
+	WindowRequests  int64                  `json:"window_requests"`
+	WindowErrorRate float64                `json:"window_error_rate"`
+	Colors          map[string]GuardWindow `json:"colors,omitempty"`
+	LastTrip        *GuardTrip             `json:"last_trip"`
+	// Latched is true after an automatic revert: nothing automatic happens
+	// until the next flip.
+	Latched bool `json:"latched"`
+	// Blocked says why a due revert did not happen (the previous colour
+	// was unhealthy); "" if none since the last flip.
+	Blocked string `json:"blocked,omitempty"`
+	// Stability is the watch after the last flip: watching, stable or
+	// reverted.
+	Stability string `json:"stability"`
+}
+
+// GuardWindow is one colour's counts in the guard's window.
+type GuardWindow struct {
+	Requests  int64   `json:"requests"`
+	Errors    int64   `json:"errors"`
+	ErrorRate float64 `json:"error_rate"`
+	P99MS     float64 `json:"p99_ms"`
+}
+
+// GuardTrip describes the guard's last revert.
+type GuardTrip struct {
+	At       time.Time `json:"at"`
+	Reason   string    `json:"reason"`
+	From     string    `json:"from"`
+	To       string    `json:"to"`
+	Detail   string    `json:"detail"`
+	Rate     float64   `json:"rate,omitempty"`
+	Requests int64     `json:"requests,omitempty"`
+}
+
+// WaitResult answers a wait that was reached.
+type WaitResult struct {
+	Reached string  `json:"reached"` // the condition, e.g. "drained:blue"
+	Service Service `json:"service"`
+}
+
+// Health answers GET /healthz.
+type Health struct {
+	Status  string `json:"status"` // "ok"
+	Version string `json:"version"`
+}
+
+// Event is one entry of GET /v1/events (server-sent events: "id: N",
+// "event: TYPE", "data: <this as JSON>") and of webhooks.
+type Event struct {
+	ID      uint64    `json:"id"`
+	Time    time.Time `json:"time"`
+	Type    string    `json:"type"` // flip | rollback | guard | failover | guard_blocked | health | reload
+	Service string    `json:"service,omitempty"`
+	// Changes of the active colour.
+	From       string `json:"from,omitempty"`
+	To         string `json:"to,omitempty"`
+	Generation uint64 `json:"generation,omitempty"`
+	Actor      string `json:"actor,omitempty"`
+	Forced     bool   `json:"forced,omitempty"`
+	// Health transitions.
+	Color    string `json:"color,omitempty"`
+	Upstream string `json:"upstream,omitempty"`
+	State    string `json:"state,omitempty"`
+	// Detail is a human sentence: the operator's reason, the guard's
+	// verdict, a health error, a reload error.
+	Detail string `json:"detail,omitempty"`
+	// OK is false for a failed reload.
+	OK *bool `json:"ok,omitempty"`
+}
+
+// LogLevel is the body of GET and PUT /v1/log/level.
+type LogLevel struct {
+	Level string `json:"level"` // debug | info | warn | error
+}
