@@ -299,7 +299,6 @@ func writeError(w http.ResponseWriter, status int, code, msg string) {
 	writeJSON(w, status, ErrorBody{Error: ErrorDetail{Code: code, Message: msg}})
 }
 
-
 // logLevel reads (role read) or sets (role admin) the log level, so that an
 // operator can turn on debug logs without a restart.
 func (s *Server) logLevel(w http.ResponseWriter, r *http.Request) {
