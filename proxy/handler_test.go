@@ -446,3 +446,27 @@ func TestTricklingBodyTimesOut(t *testing.T) {
 		t.Fatalf("status %d, upstream hits %d; want 408 and none", resp.StatusCode, hits.Load())
 	}
 }
+
+// TestUnknownUpstreamWaitsForItsFirstCheck: a new upstream (Unknown, as a
+// reload adds it) gets no traffic while another is healthy; a pool where
+// none is known yet (all new) gets traffic on all of them.
+func TestUnknownUpstreamWaitsForItsFirstCheck(t *testing.T) {
+	old, fresh := backend(t, "old"), backend(t, "new")
+	up := upstreams(t, []string{hostOf(old)}, health.Up, TransportOptions{})
+	unknown := upstreams(t, []string{hostOf(fresh)}, health.Unknown, TransportOptions{})
+	f := newFixture(t, append(up, unknown...), nil, nil, HandlerOptions{})
+	for i := 0; i < 10; i++ {
+		if resp, _ := get(t, f.front.Client(), f.front.URL, nil); resp.Header.Get("X-Backend") != "old" {
+			t.Fatalf("request %d went to the unchecked upstream", i)
+		}
+	}
+	allNew := newFixture(t, upstreams(t, []string{hostOf(old), hostOf(fresh)}, health.Unknown, TransportOptions{}), nil, nil, HandlerOptions{})
+	seen := map[string]int{}
+	for i := 0; i < 10; i++ {
+		resp, _ := get(t, allNew.front.Client(), allNew.front.URL, nil)
+		seen[resp.Header.Get("X-Backend")]++
+	}
+	if seen["old"] == 0 || seen["new"] == 0 {
+		t.Fatalf("a pool with nothing checked yet did not use all upstreams: %v", seen)
+	}
+}
