@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -408,5 +409,33 @@ func (s *eventStream) next(t *testing.T, typ string, d time.Duration) control.Ev
 		case <-timeout:
 			t.Fatalf("no %s event within %v", typ, d)
 		}
+	}
+}
+
+// TestGuardLatencyTrigger: with max_p99 set, a new colour whose answers
+// slow down past it is reverted like one that fails.
+func TestGuardLatencyTrigger(t *testing.T) {
+	var slow atomic.Bool
+	green := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/healthz" && slow.Load() {
+			time.Sleep(250 * time.Millisecond)
+		}
+		_, _ = io.WriteString(w, "green")
+	}))
+	defer green.Close()
+	blue := colourBackend(t, "blue")
+	text := fmt.Sprintf(baseConfig, t.TempDir(), addrOf(blue), addrOf(green)) +
+		fmt.Sprintf(guardSection, "2s", 10, "10m") + "  max_p99 = \"100ms\"\n"
+	in := startRun(t, text)
+	waitHealthy(t, in.control, "green")
+	if code := api(t, "POST", in.control+"/v1/services/app/flip", nil, nil); code != 200 {
+		t.Fatalf("flip: %d", code)
+	}
+	slow.Store(true)
+	l := startLoad(in.proxy+"/", 100)
+	svc := waitActive(t, in.control, "blue", 5*time.Second)
+	l.end()
+	if svc.Reason != "guard" || !strings.Contains(svc.Detail, "p99") {
+		t.Fatalf("reverted with reason %q detail %q", svc.Reason, svc.Detail)
 	}
 }
