@@ -200,3 +200,11 @@ func checkActive(cfg *config.Config) error {
 	}
 	return cfg.CheckActive(stateColors(f))
 }
+
+// stateColors answers config.CheckActive from a state file.
+func stateColors(f state.File) func(string) (config.Color, bool) {
+	return func(name string) (config.Color, bool) {
+		rec, ok := f.Services[name]
+		return rec.Active, ok
+	}
+}

@@ -108,11 +108,7 @@ func (d *daemon) apply(cfg *config.Config) error {
 	if err != nil {
 		return err
 	}
-	err = cfg.CheckActive(d.board.StateColor)
-	if err != nil {
-		return err
-	}
-	if err := d.board.Check(cfg); err != nil { // the same, against state not yet saved
+	if err := d.board.Check(cfg); err != nil { // before anything changes
 		return err
 	}
 	if err := d.updateTLS(cfg); err != nil {

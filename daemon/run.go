@@ -144,14 +144,6 @@ type daemon struct {
 	wg                             sync.WaitGroup
 }
 
-// stateColors answers config.CheckActive from a state file.
-func stateColors(f state.File) func(string) (config.Color, bool) {
-	return func(name string) (config.Color, bool) {
-		rec, ok := f.Services[name]
-		return rec.Active, ok
-	}
-}
-
 // running returns the configuration in force.
 func (d *daemon) running() *config.Config {
 	d.cfgMu.Lock()
@@ -207,9 +199,6 @@ func (d *daemon) start(ctx context.Context, o Options) error {
 	cfg := d.cfg
 	store, file, err := state.Open(cfg.State.Dir)
 	if err != nil {
-		return err
-	}
-	if err := cfg.CheckActive(stateColors(file)); err != nil {
 		return err
 	}
 	d.store = store

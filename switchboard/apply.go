@@ -2,7 +2,6 @@ package switchboard
 
 import (
 	"errors"
-	"fmt"
 	"time"
 
 	"go.uber.org/zap"
@@ -13,8 +12,8 @@ import (
 )
 
 // Check reports whether cfg could be applied: every service's active colour
-// (from state, or initial for a new service) must have upstreams. It
-// changes nothing.
+// (from state, or initial for a new service) must have upstreams. The error
+// cites file and line (config.CheckActive). It changes nothing.
 func (b *Board) Check(cfg *config.Config) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -22,15 +21,21 @@ func (b *Board) Check(cfg *config.Config) error {
 	return err
 }
 
+// records returns the state each service of cfg would run with: state.json's
+// record, or a fresh one on initial. b.mu must be held (or b not shared yet).
 func (b *Board) records(cfg *config.Config) (map[string]state.Record, error) {
+	err := cfg.CheckActive(func(name string) (config.Color, bool) {
+		rec, ok := b.file.Services[name]
+		return rec.Active, ok
+	})
+	if err != nil {
+		return nil, err
+	}
 	out := make(map[string]state.Record, len(cfg.Services))
 	for _, sc := range cfg.Services {
 		rec, ok := b.file.Services[sc.Name]
 		if !ok {
 			rec = state.Record{Active: sc.Initial, Reason: string(Initial), ChangedAt: time.Now().UTC(), ChangedBy: "config"}
-		}
-		if len(sc.Pool(rec.Active).Upstreams) == 0 {
-			return nil, fmt.Errorf("service %q: %s is active and would have no upstreams; flip to the other colour before removing them", sc.Name, rec.Active)
 		}
 		out[sc.Name] = rec
 	}

@@ -77,7 +77,7 @@ func TestApplyRefusesEmptyActive(t *testing.T) {
 	data, fi := f.raw(t)
 
 	cfg := &config.Config{Services: []config.Service{service("app", blueAddrs, nil)}}
-	want := `service "app": green is active and would have no upstreams; flip to the other colour before removing them`
+	want := `config.toml: service "app": green.upstreams: the active colour green (from state.json) has no upstreams`
 	if err := f.board.Check(cfg); err == nil || err.Error() != want {
 		t.Errorf("Check: %v\nwant %s", err, want)
 	}

@@ -109,21 +109,17 @@ func New(cfg *config.Config, o Options) (*Board, error) {
 	for name, rec := range o.State.Services {
 		b.file.Services[name] = rec
 	}
+	recs, err := b.records(cfg)
+	if err != nil {
+		return nil, err
+	}
 	missing := false
 	var routes []proxy.Route
 	for _, sc := range cfg.Services {
-		rec, ok := b.file.Services[sc.Name]
-		if !ok {
+		rec := recs[sc.Name]
+		if _, ok := b.file.Services[sc.Name]; !ok {
 			missing = true
-			rec = state.Record{Active: sc.Initial, Reason: string(Initial), ChangedAt: time.Now().UTC(), ChangedBy: "config"}
 			b.file.Services[sc.Name] = rec
-		}
-		if len(sc.Pool(rec.Active).Upstreams) == 0 {
-			src := "initial"
-			if ok {
-				src = "state.json"
-			}
-			return nil, fmt.Errorf("service %q: active colour %s (from %s) has no upstreams", sc.Name, rec.Active, src)
 		}
 		snap, err := b.snapshot(sc, rec)
 		if err != nil {
@@ -233,15 +229,6 @@ func (b *Board) announce(name string) {
 	rec := b.file.Services[name]
 	b.tell(Change{Service: name, To: rec.Active, From: rec.Previous, Generation: rec.Generation,
 		Reason: Reason(rec.Reason), Actor: rec.ChangedBy, Forced: rec.Forced, At: rec.ChangedAt, Startup: true})
-}
-
-// StateColor returns the active colour state.json holds for a service,
-// routed now or not (a service a reload brings back keeps its colour).
-func (b *Board) StateColor(name string) (config.Color, bool) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	rec, ok := b.file.Services[name]
-	return rec.Active, ok
 }
 
 func (b *Board) tell(c Change) {

@@ -481,7 +481,7 @@ func TestNewActiveWithoutUpstreams(t *testing.T) {
 		}
 		_, err = New(&config.Config{Services: []config.Service{service("app", blueAddrs, nil)}},
 			Options{Store: store, State: file, Targets: newFakeTargets()})
-		want := `service "app": active colour green (from state.json) has no upstreams`
+		want := `config.toml: service "app": green.upstreams: the active colour green (from state.json) has no upstreams`
 		if err == nil || err.Error() != want {
 			t.Errorf("New: %v\nwant %s", err, want)
 		}
@@ -495,7 +495,7 @@ func TestNewActiveWithoutUpstreams(t *testing.T) {
 		sc := service("app", blueAddrs, nil)
 		sc.Initial = config.Green
 		_, err = New(&config.Config{Services: []config.Service{sc}}, Options{Store: store, State: file})
-		want := `service "app": active colour green (from initial) has no upstreams`
+		want := `config.toml: service "app": green.upstreams: the active colour green (from initial) has no upstreams`
 		if err == nil || err.Error() != want {
 			t.Errorf("New: %v\nwant %s", err, want)
 		}
