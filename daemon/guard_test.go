@@ -224,6 +224,7 @@ func TestGuardNoVerdictBelowMinRequests(t *testing.T) {
 	in := startRun(t, fmt.Sprintf(baseConfig, t.TempDir(), addrOf(blue.Server), addrOf(green.Server))+
 		fmt.Sprintf(guardSection, "10s", 20, "10m"))
 	waitHealthy(t, in.control, "green")
+	events := subscribe(t, in.control)
 	api(t, "POST", in.control+"/v1/services/app/flip", nil, nil)
 	green.fail.Store(true)
 	for i := 0; i < 19; i++ {
@@ -249,6 +250,19 @@ func TestGuardNoVerdictBelowMinRequests(t *testing.T) {
 	}
 	resp.Body.Close()
 	waitActive(t, in.control, "blue", 2*time.Second)
+	// Reverted, persisted, counted and told.
+	if e := events.next(t, "guard", 2*time.Second); e.From != "green" || e.To != "blue" || e.Generation != 2 || e.Detail == "" {
+		t.Fatalf("guard event %+v", e)
+	}
+	for series, want := range map[string]string{
+		`switchd_guard_trips_total{service="app"}`:           "1",
+		`switchd_flips_total{reason="guard",service="app"}`:  "1",
+		`switchd_flips_total{reason="manual",service="app"}`: "1",
+	} {
+		if got := metric(t, in.control, series); got != want {
+			t.Errorf("%s = %q, want %s", series, got, want)
+		}
+	}
 	green.fail.Store(false)
 	time.Sleep(300 * time.Millisecond)
 	api(t, "GET", in.control+"/v1/services/app", nil, &svc)
@@ -327,6 +341,12 @@ func TestFailover(t *testing.T) {
 	}
 	if e := events.next(t, "failover", 2*time.Second); e.From != "blue" || e.To != "green" {
 		t.Fatalf("failover event %+v", e)
+	}
+	if got := metric(t, in.control, `switchd_flips_total{reason="failover",service="app"}`); got != "1" {
+		t.Errorf("flips_total{reason=failover} = %q", got)
+	}
+	if got := metric(t, in.control, `switchd_guard_trips_total{service="app"}`); got != "0" {
+		t.Errorf("a failover counted as a guard trip: %q", got)
 	}
 	resp, err := http.Get(in.proxy + "/")
 	if err != nil {

@@ -5,7 +5,6 @@ import (
 	dto "github.com/prometheus/client_model/go"
 
 	"switchd/config"
-	"switchd/health"
 	"switchd/metrics"
 	"switchd/switchboard"
 )
@@ -32,7 +31,8 @@ func (l metricsListener) Changed(c switchboard.Change) {
 }
 
 // gathererWithSample reads the gauges that are cheaper to sample at scrape
-// time than to update per request (in-flight counts, upstream health).
+// time than to update per request: in-flight counts and pool panic.
+// upstream_healthy is the health monitor's, set on every transition.
 func gathererWithSample(m *metrics.Metrics, b *switchboard.Board) prometheus.Gatherer {
 	return prometheus.GathererFunc(func() ([]*dto.MetricFamily, error) {
 		for _, name := range b.Names() {
@@ -48,13 +48,6 @@ func gathererWithSample(m *metrics.Metrics, b *switchboard.Board) prometheus.Gat
 					panicking = 1
 				}
 				m.PoolPanic.WithLabelValues(name, c.String()).Set(panicking)
-				for _, u := range snap.Pool(c).Upstreams() {
-					up := 0.0
-					if u.Health().State() == health.Up {
-						up = 1
-					}
-					m.UpstreamHealthy.WithLabelValues(name, c.String(), u.Address()).Set(up)
-				}
 			}
 		}
 		return m.Registry.Gather()

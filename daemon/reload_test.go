@@ -271,6 +271,7 @@ func TestMetricsFromStart(t *testing.T) {
 		`switchd_generation{service="app"}`:                               "1",
 		`switchd_flips_total{reason="manual",service="app"}`:              "1",
 		`switchd_requests_total{class="2xx",color="green",service="app"}`: "1",
+		fmt.Sprintf(`switchd_upstream_healthy{color="green",service="app",upstream=%q}`, addrOf(green)): "1",
 	} {
 		if got := metric(t, in.control, s); got != want {
 			t.Errorf("%s = %q, want %s", s, got, want)
