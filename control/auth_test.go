@@ -117,6 +117,10 @@ func TestLogLevelEndpoint(t *testing.T) {
 	}
 	code, body := f.do(t, "PUT", "/v1/log/level", `{"level":"loud"}`, as(root)...)
 	wantError(t, code, body, 400, CodeBadRequest, `level: bad level "loud" (want debug, info, warn or error)`)
+	code, body = f.do(t, "PUT", "/v1/log/level", `{"level":"debug"}}`, as(root)...)
+	wantError(t, code, body, 400, CodeBadRequest, "bad JSON body: data after the JSON value")
+	code, body = f.do(t, "PUT", "/v1/log/level", ``, as(root)...)
+	wantError(t, code, body, 400, CodeBadRequest, `level: bad level "" (want debug, info, warn or error)`)
 	if code, body := f.do(t, "PUT", "/v1/log/level", `{"level":"debug"}`, as(root)...); code != 200 || lvl.Level() != zap.DebugLevel {
 		t.Fatalf("PUT as admin: %d %s, level %v", code, body, lvl.Level())
 	}

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -99,5 +100,23 @@ func TestEventStream(t *testing.T) {
 	}
 	if len(got) != 1 || got[0].Type != "guard" || got[0].ID != first+2 || got[0].Time.IsZero() {
 		t.Fatalf("stream gave %+v", got)
+	}
+}
+
+func TestEventStreamBadLastEventID(t *testing.T) {
+	b := NewBroker()
+	defer b.Close()
+	srv := httptest.NewServer(b)
+	defer srv.Close()
+	req, _ := http.NewRequest("GET", srv.URL, nil)
+	req.Header.Set("Last-Event-ID", "yesterday")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 400 || !strings.Contains(string(body), `Last-Event-ID: bad id \"yesterday\"`) {
+		t.Fatalf("%d %s", resp.StatusCode, body)
 	}
 }

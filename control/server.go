@@ -192,30 +192,11 @@ func (s *Server) mutate(w http.ResponseWriter, r *http.Request, needColor bool, 
 	writeJSON(w, http.StatusOK, ChangeResult{Changed: c.Changed, From: c.From.String(), To: c.To.String(), Service: s.status(v)})
 }
 
-// decodeChange reads a ChangeRequest strictly: unknown fields and trailing
-// data are errors, an empty body is an empty request.
+// decodeChange reads a ChangeRequest (decodeBody) and checks its values.
 func decodeChange(r *http.Request, needColor bool) (ChangeRequest, switchboard.Request, error) {
 	var req ChangeRequest
-	body, err := io.ReadAll(io.LimitReader(r.Body, maxBody+1))
-	if err != nil {
-		return req, switchboard.Request{}, fmt.Errorf("reading body: %w", err)
-	}
-	if len(body) > maxBody {
-		return req, switchboard.Request{}, fmt.Errorf("body larger than %d bytes", maxBody)
-	}
-	// JSON's own whitespace only: strings.TrimSpace would also take
-	// Unicode spaces (U+00A0, U+0085) for an empty body.
-	if len(bytes.Trim(body, jsonSpace)) > 0 {
-		dec := json.NewDecoder(bytes.NewReader(body))
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(&req); err != nil {
-			return req, switchboard.Request{}, fmt.Errorf("bad JSON body: %v", err)
-		}
-		// Not dec.More: it reports false for a trailing '}' or ']', so
-		// "{}}" would pass as valid.
-		if len(bytes.Trim(body[dec.InputOffset():], jsonSpace)) > 0 {
-			return req, switchboard.Request{}, errors.New("bad JSON body: data after the JSON value")
-		}
+	if err := decodeBody(r, &req); err != nil {
+		return req, switchboard.Request{}, err
 	}
 	br := switchboard.Request{ExpectGeneration: req.ExpectGeneration, Force: req.Force, Detail: req.Reason}
 	if req.Expect != "" {
@@ -318,14 +299,12 @@ func (s *Server) logLevel(w http.ResponseWriter, r *http.Request) {
 	}
 	if r.Method == http.MethodPut {
 		var req LogLevel
-		dec := json.NewDecoder(io.LimitReader(r.Body, maxBody))
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(&req); err != nil {
-			writeError(w, http.StatusBadRequest, CodeBadRequest, fmt.Sprintf("bad JSON body: %v", err))
+		if err := decodeBody(r, &req); err != nil {
+			writeError(w, http.StatusBadRequest, CodeBadRequest, err.Error())
 			return
 		}
-		lvl, err := zapcore.ParseLevel(req.Level)
-		if err != nil || lvl < zapcore.DebugLevel || lvl > zapcore.ErrorLevel {
+		lvl, err := zapcore.ParseLevel(req.Level) // "" would parse as info
+		if req.Level == "" || err != nil || lvl < zapcore.DebugLevel || lvl > zapcore.ErrorLevel {
 			writeError(w, http.StatusBadRequest, CodeBadRequest, fmt.Sprintf("level: bad level %q (want debug, info, warn or error)", req.Level))
 			return
 		}
@@ -333,4 +312,33 @@ func (s *Server) logLevel(w http.ResponseWriter, r *http.Request) {
 		s.o.Logger.Info("log level changed", zap.Stringer("level", lvl), zap.String("actor", actor(r)))
 	}
 	writeJSON(w, http.StatusOK, LogLevel{Level: s.o.Level.Level().String()})
+}
+
+// decodeBody reads a JSON request body into v strictly: at most maxBody
+// bytes, no unknown fields, nothing after the value. An empty body leaves v
+// as it is.
+func decodeBody(r *http.Request, v any) error {
+	body, err := io.ReadAll(io.LimitReader(r.Body, maxBody+1))
+	if err != nil {
+		return fmt.Errorf("reading body: %w", err)
+	}
+	if len(body) > maxBody {
+		return fmt.Errorf("body larger than %d bytes", maxBody)
+	}
+	// JSON's own whitespace only: strings.TrimSpace would also take
+	// Unicode spaces (U+00A0, U+0085) for an empty body.
+	if len(bytes.Trim(body, jsonSpace)) == 0 {
+		return nil
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return fmt.Errorf("bad JSON body: %v", err)
+	}
+	// Not dec.More: it reports false for a trailing '}' or ']', so "{}}"
+	// would pass as valid.
+	if len(bytes.Trim(body[dec.InputOffset():], jsonSpace)) > 0 {
+		return errors.New("bad JSON body: data after the JSON value")
+	}
+	return nil
 }

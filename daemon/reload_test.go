@@ -266,11 +266,11 @@ func TestMetricsFromStart(t *testing.T) {
 	}
 	resp.Body.Close()
 	for s, want := range map[string]string{
-		`switchd_active_color{color="green",service="app"}`:               "1",
-		`switchd_active_color{color="blue",service="app"}`:                "0",
-		`switchd_generation{service="app"}`:                               "1",
-		`switchd_flips_total{reason="manual",service="app"}`:              "1",
-		`switchd_requests_total{class="2xx",color="green",service="app"}`: "1",
+		`switchd_active_color{color="green",service="app"}`:                                             "1",
+		`switchd_active_color{color="blue",service="app"}`:                                              "0",
+		`switchd_generation{service="app"}`:                                                             "1",
+		`switchd_flips_total{reason="manual",service="app"}`:                                            "1",
+		`switchd_requests_total{class="2xx",color="green",service="app"}`:                               "1",
 		fmt.Sprintf(`switchd_upstream_healthy{color="green",service="app",upstream=%q}`, addrOf(green)): "1",
 	} {
 		if got := metric(t, in.control, s); got != want {
