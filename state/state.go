@@ -25,17 +25,6 @@ import (
 // Version is the state.json format this package reads and writes.
 const Version = 1
 
-// Reasons the owner of the switch records. Decode accepts any non-empty
-// reason, so that a newer switchd may add one without an older one refusing
-// to start.
-const (
-	ReasonManual   = "manual"   // an operator asked for the flip
-	ReasonRollback = "rollback" // an operator asked to go back to Previous
-	ReasonGuard    = "guard"    // the error-rate guard reverted a flip
-	ReasonFailover = "failover" // the active colour went unhealthy
-	ReasonInitial  = "initial"  // first start: the colour came from config
-)
-
 // Record is the persisted state of one service. The zero Record is not valid:
 // Active must be Blue or Green and Reason must be set.
 type Record struct {
@@ -51,8 +40,9 @@ type Record struct {
 	ChangedAt time.Time `json:"changed_at"`
 	// ChangedBy names who set it (operator, "guard", ...); "" means unknown.
 	ChangedBy string `json:"changed_by"`
-	// Reason is why: manual | rollback | guard | failover | initial. Must
-	// not be empty; other values are kept as they are.
+	// Reason is why (switchboard.Reason: manual | rollback | guard |
+	// failover | initial). Must not be empty; any other word is kept, so
+	// that an older switchd still starts on a newer one's file.
 	Reason string `json:"reason"`
 	// Detail is free text the operator gave ("deploy 4f2a"); "" means none.
 	Detail string `json:"detail,omitempty"`

@@ -25,7 +25,7 @@ func sample() File {
 				Generation: 7,
 				ChangedAt:  time.Date(2025, 3, 4, 5, 6, 7, 890000000, time.UTC),
 				ChangedBy:  "alice",
-				Reason:     ReasonManual,
+				Reason:     "manual",
 				Detail:     "deploy 4f2a",
 				Forced:     true,
 			},
@@ -34,7 +34,7 @@ func sample() File {
 				Generation: 0,
 				ChangedAt:  time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC),
 				ChangedBy:  "switchd",
-				Reason:     ReasonInitial,
+				Reason:     "initial",
 			},
 		},
 	}
@@ -91,7 +91,7 @@ func TestEncodeFormat(t *testing.T) {
 	f := File{Services: map[string]Record{"app": {
 		Active:    config.Blue,
 		ChangedAt: time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC),
-		Reason:    ReasonInitial,
+		Reason:    "initial",
 	}}}
 	data, err := Encode(f)
 	if err != nil {
@@ -243,7 +243,7 @@ func TestDecodeRejects(t *testing.T) {
 
 func TestEncodeRejects(t *testing.T) {
 	rec := func(mod func(*Record)) File {
-		r := Record{Active: config.Blue, Reason: ReasonManual}
+		r := Record{Active: config.Blue, Reason: "manual"}
 		mod(&r)
 		return File{Services: map[string]Record{"app": r}}
 	}

@@ -334,7 +334,7 @@ func TestSaveFaults(t *testing.T) {
 
 			tt.inject(s)
 			next := sample()
-			next.Services["app"] = Record{Active: config.Blue, Previous: config.Green, Generation: 8, Reason: ReasonRollback}
+			next.Services["app"] = Record{Active: config.Blue, Previous: config.Green, Generation: 8, Reason: "rollback"}
 			err := s.Save(next)
 			if err == nil {
 				t.Fatal("Save succeeded, want error")
@@ -434,7 +434,7 @@ func TestSaveRejectsInvalid(t *testing.T) {
 	before := readState(t, dir)
 
 	bad := sample()
-	bad.Services["app"] = Record{Active: config.Blue, Previous: config.Blue, Reason: ReasonManual}
+	bad.Services["app"] = Record{Active: config.Blue, Previous: config.Blue, Reason: "manual"}
 	err := s.Save(bad)
 	want := "state: write " + s.Path() + `: service "app": previous colour "blue" is the same as active`
 	if err == nil || err.Error() != want {
@@ -491,7 +491,7 @@ func TestConcurrentSaves(t *testing.T) {
 					Generation: uint64(w*saves + i + 1),
 					ChangedAt:  time.Now(),
 					ChangedBy:  fmt.Sprintf("writer-%d", w),
-					Reason:     ReasonManual,
+					Reason:     "manual",
 				}}}
 				if err := s.Save(f); err != nil {
 					t.Errorf("Save: %v", err)
