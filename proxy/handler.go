@@ -132,17 +132,15 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}()
 
 	if rs.upstream == nil {
-		rs.status, rs.class = http.StatusServiceUnavailable, ClassError
-		http.Error(w, "503 service unavailable: "+color.String()+" has no upstream", http.StatusServiceUnavailable)
+		rs.reply(w, http.StatusServiceUnavailable, ClassError, "503 service unavailable: "+color.String()+" has no upstream")
 		return
 	}
 	if err := rs.bufferBody(w, r, h.bodyTimeout); err != nil {
 		// The deadline first: a failed read also cancels the request's
 		// context, yet this client is still there to be told.
 		if errors.Is(err, os.ErrDeadlineExceeded) {
-			rs.status, rs.class = http.StatusRequestTimeout, Class4xx
 			closeAfter(w, r)
-			http.Error(w, "408 request timeout: the body did not arrive in time", http.StatusRequestTimeout)
+			rs.reply(w, http.StatusRequestTimeout, Class4xx, "408 request timeout: the body did not arrive in time")
 			return
 		}
 		if r.Context().Err() != nil {
@@ -150,9 +148,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		// A malformed body (bad chunking, short read) is the client's.
-		rs.status, rs.class = http.StatusBadRequest, Class4xx
 		closeAfter(w, r)
-		http.Error(w, "400 bad request: unreadable body", http.StatusBadRequest)
+		rs.reply(w, http.StatusBadRequest, Class4xx, "400 bad request: unreadable body")
 		return
 	}
 	h.rp.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, rs)))
@@ -227,15 +224,20 @@ func (h *Handler) errorHandler(w http.ResponseWriter, r *http.Request, err error
 	if isTimeout(err) && !notSent(err) {
 		status, msg = http.StatusGatewayTimeout, "504 gateway timeout: upstream did not answer in time"
 	}
-	now := time.Now()
-	rs.status, rs.class, rs.headers = status, ClassError, now
 	if ce := h.log.Check(zapcore.WarnLevel, "upstream error"); ce != nil {
-		if ok, held := rs.svc.errLimit.allow(now); ok {
+		if ok, held := rs.svc.errLimit.allow(time.Now()); ok {
 			ce.Write(zap.String("service", rs.svc.name), zap.Stringer("color", rs.pool.color),
 				zap.String("upstream", rs.upstream.address), zap.Int("status", status), zap.Error(err),
 				zap.Int64("suppressed", held))
 		}
 	}
+	rs.reply(w, status, ClassError, msg)
+}
+
+// reply is every answer switchd makes itself instead of the upstream: it
+// records the status and class for metrics, the guard and the access log.
+func (rs *reqState) reply(w http.ResponseWriter, status int, class Class, msg string) {
+	rs.status, rs.class, rs.headers = status, class, time.Now()
 	http.Error(w, msg, status)
 }
 
