@@ -118,13 +118,14 @@ func (d *daemon) apply(cfg *config.Config) error {
 		return err
 	}
 	// New services need their guard recorder before the board builds them.
-	d.configureGuard(nil, cfg)
+	d.configureGuard(cfg)
 	if err := d.board.Apply(cfg); err != nil {
 		_ = d.monitor.Sync(old.Services) // back to what is routed
-		d.configureGuard(cfg, old)
+		d.configureGuard(old)
+		d.forgetGuard(cfg, old)
 		return err
 	}
-	d.configureGuard(old, cfg)
+	d.forgetGuard(old, cfg)
 	d.api.SetTokens(tokens)
 	d.cfgMu.Lock()
 	d.cfg = cfg

@@ -215,7 +215,7 @@ func (d *daemon) start(ctx context.Context, o Options) error {
 	}
 	sw := &switcher{}
 	d.guard = guard.New(guard.Options{Switcher: sw, Health: sw, Logger: d.log.Named("guard"), Events: guardEvents{d}})
-	d.configureGuard(nil, cfg)
+	d.configureGuard(cfg)
 	d.board, err = switchboard.New(cfg, switchboard.Options{
 		Store: store, State: file, Targets: d.monitor, Logger: d.log.Named("switchboard"),
 		Transport: proxy.TransportOptions{
@@ -320,17 +320,17 @@ func loadTokens(c config.Control) (*control.Tokens, error) {
 	return control.LoadTokens(c.TokensFile)
 }
 
-// configureGuard adds and updates the services of cfg in the guard and
-// removes those only old had.
-func (d *daemon) configureGuard(old, cfg *config.Config) {
+// configureGuard adds and updates the services of cfg in the guard.
+func (d *daemon) configureGuard(cfg *config.Config) {
 	for _, sc := range cfg.Services {
 		d.guard.Configure(sc.Name, sc.Guard, sc.Health.MinHealthy)
 	}
-	if old == nil {
-		return
-	}
-	for _, sc := range old.Services {
-		if cfg.ServiceByName(sc.Name) == nil {
+}
+
+// forgetGuard removes from the guard the services of from that to lacks.
+func (d *daemon) forgetGuard(from, to *config.Config) {
+	for _, sc := range from.Services {
+		if to.ServiceByName(sc.Name) == nil {
 			d.guard.Remove(sc.Name)
 		}
 	}
