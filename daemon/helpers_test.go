@@ -275,3 +275,19 @@ func waitUp(t *testing.T, url string, p *proc) {
 }
 
 func runtimeVersion() string { return runtime.Version() }
+
+// withAppHost gives the base config's "app" service a host, as a config
+// with a second service needs (only one may be the default).
+func withAppHost(text, host string) string {
+	return strings.Replace(text, `name = "app"`, fmt.Sprintf("name = \"app\"\nhosts = [%q]", host), 1)
+}
+
+// extraService is a second [[service]] with host NAME.test and one blue
+// upstream (and green, when given); more is appended inside it verbatim.
+func extraService(name, blue, green, more string) string {
+	s := fmt.Sprintf("\n[[service]]\nname = %q\nhosts = [\"%s.test\"]\n  [service.blue]\n  upstreams = [%q]\n", name, name, blue)
+	if green != "" {
+		s += fmt.Sprintf("  [service.green]\n  upstreams = [%q]\n", green)
+	}
+	return s + more
+}

@@ -78,8 +78,8 @@ func TestReloadValidInvalidValid(t *testing.T) {
 	// 1. Valid: a second green upstream and a new service, by SIGHUP.
 	text := strings.Replace(string(original), fmt.Sprintf("upstreams = [%q]", addrOf(green)),
 		fmt.Sprintf("upstreams = [%q, %q]", addrOf(green), addrOf(green2)), 1)
-	text = strings.Replace(text, `name = "app"`, `name = "app"`+"\n"+`hosts = ["app.test"]`, 1)
-	text += fmt.Sprintf("\n[[service]]\nname = \"api\"\nhosts = [\"api.test\"]\n  [service.blue]\n  upstreams = [%q]\n", addrOf(blue))
+	text = withAppHost(text, "app.test")
+	text += extraService("api", addrOf(blue), "", "")
 	if err := os.WriteFile(cfgPath, []byte(text), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -173,9 +173,9 @@ func TestReloadSymlinkSwap(t *testing.T) {
 	if err := os.WriteFile(v1, data, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	extra := fmt.Sprintf("\n[[service]]\nname = \"api\"\nhosts = [\"api.test\"]\n  [service.blue]\n  upstreams = [%q]\n", addrOf(blue))
+	extra := extraService("api", addrOf(blue), "", "")
 	// The first service needs hosts once there are two services with none.
-	two := strings.Replace(string(data), `name = "app"`, `name = "app"`+"\n"+`hosts = ["app.test"]`, 1) + extra
+	two := withAppHost(string(data), "app.test") + extra
 	if err := os.WriteFile(v2, []byte(two), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -292,8 +292,8 @@ func TestReloadUnderLoadLosesNothing(t *testing.T) {
 	base, _ := os.ReadFile(cfgPath)
 	two := strings.Replace(string(base), fmt.Sprintf("upstreams = [%q]", addrOf(blue)),
 		fmt.Sprintf("upstreams = [%q, %q]", addrOf(blue), addrOf(blue2)), 1)
-	two = strings.Replace(two, `name = "app"`, `name = "app"`+"\n"+`hosts = ["127.0.0.1"]`, 1) +
-		fmt.Sprintf("\n[[service]]\nname = \"extra\"\nhosts = [\"extra.test\"]\n  [service.blue]\n  upstreams = [%q]\n", addrOf(green))
+	two = withAppHost(two, "127.0.0.1") +
+		extraService("extra", addrOf(green), "", "")
 	p := startProc(t, "-config", cfgPath)
 	waitUp(t, ctlURL+"/healthz", p)
 	waitHealthy(t, ctlURL, "blue")

@@ -115,9 +115,9 @@ func TestReloadedServiceIsGuarded(t *testing.T) {
 		t.Fatalf("PUT log level: %d", code)
 	}
 	data, _ := os.ReadFile(cfgPath)
-	text := strings.Replace(string(data), `name = "app"`, `name = "app"`+"\n"+`hosts = ["app.test"]`, 1) +
-		fmt.Sprintf("\n[[service]]\nname = \"app2\"\nhosts = [\"app2.test\"]\n  [service.blue]\n  upstreams = [%q]\n  [service.green]\n  upstreams = [%q]\n  [service.health]\n  interval = \"200ms\"\n  timeout = \"200ms\"\n  rise = 1\n  fall = 1\n",
-			addrOf(blue2), addrOf(green2))
+	text := withAppHost(string(data), "app.test") +
+		extraService("app2", addrOf(blue2), addrOf(green2),
+			"  [service.health]\n  interval = \"200ms\"\n  timeout = \"200ms\"\n  rise = 1\n  fall = 1\n")
 	if err := os.WriteFile(cfgPath, []byte(text), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -153,7 +153,7 @@ func TestReloadBringsAServiceBackOnItsColour(t *testing.T) {
 	if code := api(t, "POST", ctlURL+"/v1/services/app/flip", nil, nil); code != 200 {
 		t.Fatalf("flip: %d", code)
 	}
-	otherSvc := fmt.Sprintf("\n[[service]]\nname = \"other\"\nhosts = [\"other.test\"]\n  [service.blue]\n  upstreams = [%q]\n", addrOf(other))
+	otherSvc := extraService("other", addrOf(other), "", "")
 	// 1. app removed (only "other" left).
 	head := string(data)[:strings.Index(string(data), "[[service]]")]
 	if err := os.WriteFile(cfgPath, []byte(head+otherSvc), 0o600); err != nil {
@@ -164,7 +164,7 @@ func TestReloadBringsAServiceBackOnItsColour(t *testing.T) {
 	}
 	// 2. app back, with blue (its initial) emptied: green is its colour.
 	back := strings.Replace(string(data), fmt.Sprintf("upstreams = [%q]", addrOf(blue)), "upstreams = []", 1)
-	back = strings.Replace(back, `name = "app"`, `name = "app"`+"\n"+`hosts = ["app.test"]`, 1) + otherSvc
+	back = withAppHost(back, "app.test") + otherSvc
 	if err := os.WriteFile(cfgPath, []byte(back), 0o600); err != nil {
 		t.Fatal(err)
 	}

@@ -27,7 +27,7 @@ func TestTLSInternal(t *testing.T) {
 	dir := t.TempDir()
 	text := fmt.Sprintf(baseConfig, dir, addrOf(blue), addrOf(green))
 	text = strings.Replace(text, "[server]\n", "[server]\nhttps_listen = \"127.0.0.1:0\"\n", 1)
-	text = strings.Replace(text, `name = "app"`, `name = "app"`+"\n"+`hosts = ["app.test"]`, 1)
+	text = withAppHost(text, "app.test")
 	text += "\n[tls]\nmode = \"internal\"\nhsts = \"max-age=600\"\n"
 	cfg, err := config.Parse([]byte(text), "tls.toml")
 	if err != nil {
