@@ -103,9 +103,7 @@ func TestWaitDrained(t *testing.T) {
 		got <- string(b)
 	}()
 	<-entered
-	if code := api(t, "POST", in.control+"/v1/services/app/flip", nil, nil); code != 200 {
-		t.Fatalf("flip: %d", code)
-	}
+	flip(t, in.control)
 	waited := make(chan int, 1)
 	go func() {
 		waited <- api(t, "GET", in.control+"/v1/services/app/wait?until=drained:blue&timeout=10s", nil, nil)

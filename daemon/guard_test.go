@@ -130,9 +130,7 @@ func runGuardScenario(t *testing.T, rate int) guardRun {
 		fmt.Sprintf(guardSection, "10s", 20, "10m")
 	in := startRun(t, text)
 	waitHealthy(t, in.control, "green")
-	if code := api(t, "POST", in.control+"/v1/services/app/flip", nil, nil); code != 200 {
-		t.Fatalf("flip: %d", code)
-	}
+	flip(t, in.control)
 	l := startLoad(in.proxy+"/", rate)
 	time.Sleep(time.Second)
 	green.fail.Store(true)
@@ -448,9 +446,7 @@ func TestGuardLatencyTrigger(t *testing.T) {
 		fmt.Sprintf(guardSection, "2s", 10, "10m") + "  max_p99 = \"100ms\"\n"
 	in := startRun(t, text)
 	waitHealthy(t, in.control, "green")
-	if code := api(t, "POST", in.control+"/v1/services/app/flip", nil, nil); code != 200 {
-		t.Fatalf("flip: %d", code)
-	}
+	flip(t, in.control)
 	slow.Store(true)
 	l := startLoad(in.proxy+"/", 100)
 	svc := waitActive(t, in.control, "blue", 5*time.Second)

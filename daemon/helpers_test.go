@@ -291,3 +291,21 @@ func extraService(name, blue, green, more string) string {
 	}
 	return s + more
 }
+
+// flip flips "app" through the API and fails the test unless it worked.
+func flip(t *testing.T, ctl string) {
+	t.Helper()
+	var e control.ErrorBody
+	if code := api(t, "POST", ctl+"/v1/services/app/flip", nil, &e); code != 200 {
+		t.Fatalf("flip: %d %+v", code, e)
+	}
+}
+
+// startServing runs the real binary on cfgPath and waits until its control
+// API answers.
+func startServing(t *testing.T, cfgPath, ctl string) *proc {
+	t.Helper()
+	p := startProc(t, "-config", cfgPath)
+	waitUp(t, ctl+"/healthz", p)
+	return p
+}

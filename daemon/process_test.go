@@ -33,8 +33,7 @@ func TestRestartKeepsState(t *testing.T) {
 	dir := t.TempDir()
 	cfgPath, proxyURL, ctlURL := procConfig(t, dir, addrOf(blue), addrOf(green))
 
-	p := startProc(t, "-config", cfgPath)
-	waitUp(t, ctlURL+"/healthz", p)
+	p := startServing(t, cfgPath, ctlURL)
 	waitHealthy(t, ctlURL, "green")
 	var res control.ChangeResult
 	if code := api(t, "POST", ctlURL+"/v1/services/app/flip", map[string]any{"reason": "deploy 4f2a"}, &res); code != 200 {
@@ -45,8 +44,7 @@ func TestRestartKeepsState(t *testing.T) {
 		t.Fatalf("exit %d after SIGTERM; output:\n%s", code, p.stderr.String())
 	}
 
-	p2 := startProc(t, "-config", cfgPath)
-	waitUp(t, ctlURL+"/healthz", p2)
+	p2 := startServing(t, cfgPath, ctlURL)
 	var svc control.Service
 	api(t, "GET", ctlURL+"/v1/services/app", nil, &svc)
 	if svc.Active != "green" || svc.Previous != "blue" || svc.Generation != 1 || svc.Reason != "manual" || svc.Detail != "deploy 4f2a" {
@@ -111,8 +109,7 @@ func TestSIGTERMFinishesInflight(t *testing.T) {
 	green := colourBackend(t, "green")
 	dir := t.TempDir()
 	cfgPath, proxyURL, ctlURL := procConfig(t, dir, addrOf(blue), addrOf(green))
-	p := startProc(t, "-config", cfgPath)
-	waitUp(t, ctlURL+"/healthz", p)
+	p := startServing(t, cfgPath, ctlURL)
 
 	got := make(chan string, 1)
 	go func() {

@@ -65,13 +65,10 @@ func TestReloadValidInvalidValid(t *testing.T) {
 	cfgPath, proxyURL, ctlURL := procConfig(t, dir, addrOf(blue), addrOf(green))
 	original, _ := os.ReadFile(cfgPath)
 
-	p := startProc(t, "-config", cfgPath)
-	waitUp(t, ctlURL+"/healthz", p)
+	p := startServing(t, cfgPath, ctlURL)
 	waitHealthy(t, ctlURL, "green")
 	events := subscribe(t, ctlURL)
-	if code := api(t, "POST", ctlURL+"/v1/services/app/flip", nil, nil); code != 200 {
-		t.Fatalf("flip: %d", code)
-	}
+	flip(t, ctlURL)
 	var before control.Service
 	api(t, "GET", ctlURL+"/v1/services/app", nil, &before)
 
@@ -210,10 +207,9 @@ func TestReloadRefusesEmptyActivePool(t *testing.T) {
 	dir := t.TempDir()
 	cfgPath, _, ctlURL := procConfig(t, dir, addrOf(blue), addrOf(green))
 	data, _ := os.ReadFile(cfgPath)
-	p := startProc(t, "-config", cfgPath)
-	waitUp(t, ctlURL+"/healthz", p)
+	startServing(t, cfgPath, ctlURL)
 	waitHealthy(t, ctlURL, "green")
-	api(t, "POST", ctlURL+"/v1/services/app/flip", nil, nil) // green active
+	flip(t, ctlURL) // green active
 	// Green emptied and initial back to blue: config-valid, but green is active.
 	text := strings.Replace(string(data), fmt.Sprintf("upstreams = [%q]", addrOf(green)), "upstreams = []", 1)
 	if err := os.WriteFile(cfgPath, []byte(text), 0o600); err != nil {
@@ -294,8 +290,7 @@ func TestReloadUnderLoadLosesNothing(t *testing.T) {
 		fmt.Sprintf("upstreams = [%q, %q]", addrOf(blue), addrOf(blue2)), 1)
 	two = withAppHost(two, "127.0.0.1") +
 		extraService("extra", addrOf(green), "", "")
-	p := startProc(t, "-config", cfgPath)
-	waitUp(t, ctlURL+"/healthz", p)
+	p := startServing(t, cfgPath, ctlURL)
 	waitHealthy(t, ctlURL, "blue")
 
 	load := testkit.StartClients(16, proxyURL+"/", func() struct{} { return struct{}{} },

@@ -56,9 +56,7 @@ func TestRestartKeepsTheWatch(t *testing.T) {
 	text := fmt.Sprintf(baseConfig, t.TempDir(), addrOf(blue), addrOf(green)) + fmt.Sprintf(guardSection, "10s", 20, "10m")
 	first := startRun(t, text)
 	waitHealthy(t, first.control, "green")
-	if code := api(t, "POST", first.control+"/v1/services/app/flip", nil, nil); code != 200 {
-		t.Fatalf("flip: %d", code)
-	}
+	flip(t, first.control)
 	first.stop()
 
 	second := startRun(t, text)
@@ -109,8 +107,7 @@ func TestReloadedServiceIsGuarded(t *testing.T) {
 	blue2, green2 := colourBackend(t, "blue2"), colourBackend(t, "green2")
 	dir := t.TempDir()
 	cfgPath, _, ctlURL := procConfig(t, dir, addrOf(blue), addrOf(green))
-	p := startProc(t, "-config", cfgPath)
-	waitUp(t, ctlURL+"/healthz", p)
+	p := startServing(t, cfgPath, ctlURL)
 	if code := api(t, "PUT", ctlURL+"/v1/log/level", map[string]string{"level": "debug"}, nil); code != 200 {
 		t.Fatalf("PUT log level: %d", code)
 	}
@@ -147,12 +144,9 @@ func TestReloadBringsAServiceBackOnItsColour(t *testing.T) {
 	dir := t.TempDir()
 	cfgPath, _, ctlURL := procConfig(t, dir, addrOf(blue), addrOf(green))
 	data, _ := os.ReadFile(cfgPath)
-	p := startProc(t, "-config", cfgPath)
-	waitUp(t, ctlURL+"/healthz", p)
+	p := startServing(t, cfgPath, ctlURL)
 	waitHealthy(t, ctlURL, "green")
-	if code := api(t, "POST", ctlURL+"/v1/services/app/flip", nil, nil); code != 200 {
-		t.Fatalf("flip: %d", code)
-	}
+	flip(t, ctlURL)
 	otherSvc := extraService("other", addrOf(other), "", "")
 	// 1. app removed (only "other" left).
 	head := string(data)[:strings.Index(string(data), "[[service]]")]

@@ -89,9 +89,7 @@ func TestTLSInternal(t *testing.T) {
 
 	ctl := "http://" + addrs.Control.String()
 	waitHealthy(t, ctl, "green")
-	if code := api(t, "POST", ctl+"/v1/services/app/flip", nil, nil); code != 200 {
-		t.Fatalf("flip: %d", code)
-	}
+	flip(t, ctl)
 	resp = get() // the same HTTP/2 connection: the very next request moves
 	b, _ = io.ReadAll(resp.Body)
 	resp.Body.Close()
