@@ -1,6 +1,8 @@
 package daemon
 
 import (
+	"bytes"
+	"context"
 	"fmt"
 	"net"
 	"path/filepath"
@@ -8,7 +10,6 @@ import (
 	"switchd/config"
 	"switchd/control"
 	"testing"
-	"time"
 
 	"go.uber.org/zap"
 )
@@ -18,19 +19,21 @@ import (
 func TestTokenAddAndUse(t *testing.T) {
 	dir := t.TempDir()
 	tokens := filepath.Join(dir, "tokens")
-	p := startProc(t, "token", "add", "deployer", "operate", "-file", tokens)
-	if code := p.wait(t, 10*time.Second); code != 0 {
-		t.Fatalf("token add: exit %d: %s", code, p.stderr.String())
+	var stdout, stderr bytes.Buffer
+	if code := Main(context.Background(), []string{"token", "add", "deployer", "operate", "-file", tokens}, &stdout, &stderr); code != 0 {
+		t.Fatalf("token add: exit %d: %s", code, stderr.String())
 	}
-	out := p.stderr.String() // stdout and stderr share the buffer here
-	secret := ""
-	for _, line := range strings.Split(out, "\n") {
-		if strings.HasPrefix(line, "swd_") {
-			secret = line
-		}
+	// The token alone on stdout, so that scripts can capture it.
+	secret := strings.TrimSuffix(stdout.String(), "\n")
+	if !strings.HasPrefix(secret, "swd_") || strings.ContainsAny(secret, " \n") || stdout.String() != secret+"\n" {
+		t.Fatalf("stdout is not the token alone: %q", stdout.String())
 	}
-	if secret == "" {
-		t.Fatalf("no secret printed:\n%s", out)
+	if code := Main(context.Background(), []string{"token", "add", "deployer", "admin", "-file", tokens}, &stdout, &stderr); code != 1 ||
+		!strings.Contains(stderr.String(), `token "deployer" exists already`) {
+		t.Fatalf("a second token of the same name: exit %d %q", code, stderr.String())
+	}
+	if code := Main(context.Background(), []string{"token", "add", "x", "root", "-file", tokens}, &stdout, &stderr); code != 2 {
+		t.Fatalf("a bad role: exit %d", code)
 	}
 	blue, green := colourBackend(t, "blue"), colourBackend(t, "green")
 	text := fmt.Sprintf(baseConfig, dir, addrOf(blue), addrOf(green))
