@@ -1,5 +1,6 @@
 # Small static non-root image: docker build -t switchd .
-FROM golang:1.26 AS build
+# Pinned: builds older than go1.26.10 can be crashed over HTTP/2 (GO-2026-6617).
+FROM golang:1.27.3-bookworm AS build
 WORKDIR /src
 COPY go.mod go.sum ./
 RUN go mod download

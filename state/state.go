@@ -175,7 +175,6 @@ func Encode(f File) ([]byte, error) {
 	}
 	data, err := json.MarshalIndent(f, "", "  ")
 	if err != nil {
-		// Only a ChangedAt outside years 0-9999 gets here.
 		return nil, fmt.Errorf("encode: %w", err)
 	}
 	return append(data, '\n'), nil
@@ -216,6 +215,9 @@ func (r Record) check() error {
 		return fmt.Errorf("previous colour %q is the same as active", r.Previous)
 	case r.Reason == "":
 		return errors.New("empty reason")
+	case r.ChangedAt.Year() < 0 || r.ChangedAt.Year() > 9999:
+		// JSON (RFC 3339) has four-digit years; say so before encoding/json does.
+		return fmt.Errorf("changed_at year %d is outside 0-9999", r.ChangedAt.Year())
 	}
 	return nil
 }

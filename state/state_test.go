@@ -260,7 +260,7 @@ func TestEncodeRejects(t *testing.T) {
 		{"previous is active", rec(func(r *Record) { r.Previous = config.Blue }), `service "app": previous colour "blue" is the same as active`},
 		{"no reason", rec(func(r *Record) { r.Reason = "" }), `service "app": empty reason`},
 		{"year 10000", rec(func(r *Record) { r.ChangedAt = time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC) }),
-			`encode: json: error calling MarshalJSON for type time.Time: Time.MarshalJSON: year outside of range [0,9999]`},
+			`service "app": changed_at year 10000 is outside 0-9999`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
