@@ -152,7 +152,7 @@ func (g *Guard) revert(sw Switcher, name string, st *svcState, t Trip, gen uint6
 	case err == nil:
 		if lt := st.lastTrip; lt != nil && lt.Generation == ch.Generation {
 			t.At, t.Generation = lt.At, lt.Generation
-			*lt = t // shared with latch and reverts
+			*lt = t // shared with latch and sinceFlip
 		}
 	case st.gen != gen:
 		// A change came first (which is why Revert refused); its own

@@ -37,7 +37,7 @@ type svcState struct {
 	failoverEp bool // inside a failover-impossible episode (already logged)
 	blocked    string
 	lastTrip   *Trip
-	reverts    *Trip // the last revert after the last flip
+	sinceFlip  *Trip // the last automatic revert since the last flip: the Outcome's
 }
 
 func windowLength(cfg config.Guard) time.Duration {
@@ -90,8 +90,8 @@ func (st *svcState) outcome(now time.Time) Outcome {
 	}
 	o := Outcome{Flip: st.flipAt, Startup: st.startup, Until: st.stableAt(), State: Watching}
 	switch {
-	case st.reverts != nil:
-		o.State, o.Trip = Reverted, copyTrip(st.reverts)
+	case st.sinceFlip != nil:
+		o.State, o.Trip = Reverted, copyTrip(st.sinceFlip)
 	case !now.Before(o.Until):
 		o.State = Stable
 	}
@@ -110,14 +110,14 @@ func (st *svcState) flip(c switchboard.Change, startup bool) {
 	st.forcedExempt = c.Forced
 	st.newColour()
 	st.blocked = ""
-	st.reverts = nil
+	st.sinceFlip = nil
 }
 
 // reverted records the guard's own revert (or failover) t.
 func (st *svcState) reverted(t *Trip) {
 	st.gen = t.Generation
 	st.active = t.To
-	st.latch, st.lastTrip, st.reverts = t, t, t
+	st.latch, st.lastTrip, st.sinceFlip = t, t, t
 	st.forcedExempt = false
 	st.newColour()
 }
