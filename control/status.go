@@ -24,7 +24,7 @@ func (s *Server) status(v switchboard.View) Service {
 		p := snap.Pool(c)
 		up, _, total := p.Counts()
 		pool := Pool{Upstreams: []Upstream{}, Healthy: up, Total: total, Inflight: v.Service.Inflight(c),
-			Upgraded: v.Service.Upgraded(c), Panic: p.Panic()}
+			Upgraded: v.Service.Upgraded(c), Panic: snap.Panic(c)}
 		for _, u := range p.Upstreams() {
 			st := u.Health().Status()
 			pool.Upstreams = append(pool.Upstreams, Upstream{

@@ -14,39 +14,6 @@ import (
 // This file adapts the packages to each other's small interfaces, so none
 // of them imports a floor above it.
 
-// switcher lets the guard ask the switchboard for a revert and for pool
-// health. b is set once the board exists, before the guard runs.
-type switcher struct{ b *switchboard.Board }
-
-func (s *switcher) Counts(service string, c config.Color) (up, down, total int) {
-	return s.b.Counts(service, c)
-}
-
-func (s *switcher) Revert(service string, from, to config.Color, reason guard.Reason, detail string) error {
-	r := switchboard.Guard
-	if reason == guard.Failover {
-		r = switchboard.Failover
-	}
-	_, err := s.b.Revert(service, from, to, r, detail)
-	return err
-}
-
-// guardListener tells the guard about every change of an active colour.
-type guardListener struct{ g *guard.Guard }
-
-func (l guardListener) Changed(c switchboard.Change) {
-	switch {
-	case c.Startup && (c.Reason == switchboard.Guard || c.Reason == switchboard.Failover):
-		l.g.RestoreLatched(c.Service, c.To, c.At)
-	case c.Startup && (c.Reason == switchboard.Manual || c.Reason == switchboard.Rollback):
-		// A restart in the middle of the watch after a flip keeps watching
-		// until changed_at + watch, as if switchd had never stopped.
-		l.g.Activated(c.Service, c.To, c.At, c.Forced, false)
-	case c.Changed || c.Startup:
-		l.g.Activated(c.Service, c.To, c.At, c.Forced, c.Startup)
-	}
-}
-
 // eventsListener turns changes into events.
 type eventsListener struct{ d *daemon }
 
@@ -70,7 +37,7 @@ func (l eventsListener) Changed(c switchboard.Change) {
 // guardEvents publishes guard_blocked notices.
 type guardEvents struct{ d *daemon }
 
-func (e guardEvents) GuardBlocked(service string, from, to config.Color, reason guard.Reason, detail string) {
+func (e guardEvents) GuardBlocked(service string, from, to config.Color, reason switchboard.Reason, detail string) {
 	e.d.published(control.Event{Type: "guard_blocked", Service: service, From: from.String(), To: to.String(),
 		Detail: fmt.Sprintf("%s: %s", reason, detail)})
 }

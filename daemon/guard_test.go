@@ -46,7 +46,7 @@ const guardSection = `
   watch = %q
 `
 
-// load sends GET requests at a fixed rate from a pool of workers and keeps
+// load sends requests at a fixed rate from a pool of workers and keeps
 // what came back.
 type load struct {
 	mu      sync.Mutex
@@ -56,12 +56,19 @@ type load struct {
 }
 
 type result struct {
-	at     time.Time
-	status int
-	body   string
+	sent, at time.Time // sent: the request left; at: its answer came
+	status   int
+	body     string
 }
 
-func startLoad(url string, rate int) *load {
+// startLoad sends GETs.
+func startLoad(url string, rate int) *load { return startLoadMethod("GET", url, rate) }
+
+// startPosts sends POSTs, which no client resends behind our back, so every
+// failure switchd answers is counted.
+func startPosts(url string, rate int) *load { return startLoadMethod("POST", url, rate) }
+
+func startLoadMethod(method, url string, rate int) *load {
 	l := &load{stop: make(chan struct{})}
 	jobs := make(chan struct{}, 64)
 	for i := 0; i < 16; i++ {
@@ -72,8 +79,13 @@ func startLoad(url string, rate int) *load {
 			defer tr.CloseIdleConnections()
 			cl := &http.Client{Transport: tr, Timeout: 5 * time.Second}
 			for range jobs {
-				r := result{}
-				resp, err := cl.Get(url)
+				r := result{sent: time.Now()}
+				var body io.Reader
+				if method == "POST" {
+					body = strings.NewReader("x")
+				}
+				req, _ := http.NewRequest(method, url, body)
+				resp, err := cl.Do(req)
 				if err == nil {
 					b, _ := io.ReadAll(resp.Body)
 					resp.Body.Close()

@@ -44,7 +44,7 @@ func gathererWithSample(m *metrics.Metrics, b *switchboard.Board) prometheus.Gat
 			for _, c := range config.Colors {
 				m.Inflight.WithLabelValues(name, c.String()).Set(float64(v.Service.Inflight(c)))
 				panicking := 0.0
-				if snap.Pool(c).Panic() {
+				if snap.Panic(c) {
 					panicking = 1
 				}
 				m.PoolPanic.WithLabelValues(name, c.String()).Set(panicking)

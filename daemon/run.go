@@ -213,8 +213,9 @@ func (d *daemon) start(ctx context.Context, o Options) error {
 	if err := d.monitor.Sync(cfg.Services); err != nil {
 		return err
 	}
-	sw := &switcher{}
-	d.guard = guard.New(guard.Options{Switcher: sw, Health: sw, Logger: d.log.Named("guard"), Events: guardEvents{d}})
+	// The guard comes first, for the recorders the board's observers feed;
+	// it is handed the board when it runs.
+	d.guard = guard.New(guard.Options{Logger: d.log.Named("guard"), Events: guardEvents{d}})
 	d.configureGuard(cfg)
 	d.board, err = switchboard.New(cfg, switchboard.Options{
 		Store: store, State: file, Targets: d.monitor, Logger: d.log.Named("switchboard"),
@@ -230,13 +231,12 @@ func (d *daemon) start(ctx context.Context, o Options) error {
 	if err != nil {
 		return err
 	}
-	sw.b = d.board
 	d.board.AddListener(metricsListener{d.metrics})
-	d.board.AddListener(guardListener{d.guard})
+	d.board.AddListener(d.guard)
 	d.board.AddListener(eventsListener{d})
 	d.board.Announce()
 	d.wg.Add(1)
-	go func() { defer d.wg.Done(); d.guard.Run(ctx) }()
+	go func() { defer d.wg.Done(); d.guard.Run(ctx, d.board) }()
 
 	if err := d.openListeners(ctx, o); err != nil {
 		return err

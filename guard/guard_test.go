@@ -8,14 +8,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	dto "github.com/prometheus/client_model/go"
 	"go.uber.org/goleak"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest/observer"
 
 	"switchd/config"
+	"switchd/switchboard"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -38,51 +37,58 @@ func (c *fakeClock) Advance(d time.Duration) {
 	c.mu.Unlock()
 }
 
-// fakeHealth returns set counts; both colours start 2 of 2 up.
-type fakeHealth struct {
+// fakeSwitcher behaves like the switchboard: Counts returns set counts
+// (both colours start 2 of 2 up), and a Revert that succeeds tells the
+// guard of its change before returning.
+type fakeSwitcher struct {
 	mu     sync.Mutex
+	g      *Guard
+	clk    *fakeClock
 	counts map[config.Color][3]int
-	calls  int
-}
-
-func (h *fakeHealth) Counts(_ string, c config.Color) (up, down, total int) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	h.calls++
-	v := h.counts[c]
-	return v[0], v[1], v[2]
-}
-
-func (h *fakeHealth) set(c config.Color, up, down, total int) {
-	h.mu.Lock()
-	h.counts[c] = [3]int{up, down, total}
-	h.mu.Unlock()
+	gen    uint64
+	err    error
+	calls  []revertCall
+	// during runs inside Revert (before the change is told), to simulate
+	// races.
+	during func()
 }
 
 type revertCall struct {
 	service  string
 	from, to config.Color
-	reason   Reason
+	reason   switchboard.Reason
 	detail   string
 }
 
-// fakeSwitcher behaves like the switchboard: on success it calls back
-// Activated(to) before returning, unless async is set.
-type fakeSwitcher struct {
-	mu    sync.Mutex
-	g     *Guard
-	clk   *fakeClock
-	err   error
-	async bool // do not call Activated
-	calls []revertCall
-	// during runs inside Revert (before the callback), to simulate races.
-	during func()
+func (s *fakeSwitcher) Counts(_ string, c config.Color) (up, down, total int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	v := s.counts[c]
+	return v[0], v[1], v[2]
 }
 
-func (s *fakeSwitcher) Revert(service string, from, to config.Color, reason Reason, detail string) error {
+func (s *fakeSwitcher) set(c config.Color, up, down, total int) {
+	s.mu.Lock()
+	s.counts[c] = [3]int{up, down, total}
+	s.mu.Unlock()
+}
+
+// change tells the guard of a change to c made by someone else.
+func (s *fakeSwitcher) change(c switchboard.Change) {
+	s.mu.Lock()
+	s.gen++
+	c.Service, c.Generation = "app", s.gen
+	s.mu.Unlock()
+	if c.At.IsZero() {
+		c.At = s.clk.Now()
+	}
+	s.g.Changed(c)
+}
+
+func (s *fakeSwitcher) Revert(service string, from, to config.Color, reason switchboard.Reason, detail string) (switchboard.Change, error) {
 	s.mu.Lock()
 	s.calls = append(s.calls, revertCall{service, from, to, reason, detail})
-	err, async, during := s.err, s.async, s.during
+	err, during := s.err, s.during
 	s.mu.Unlock()
 	// Proves Revert is called without the guard's lock held.
 	_ = s.g.Status(service)
@@ -90,12 +96,15 @@ func (s *fakeSwitcher) Revert(service string, from, to config.Color, reason Reas
 		during()
 	}
 	if err != nil {
-		return err
+		return switchboard.Change{}, err
 	}
-	if !async {
-		s.g.Activated(service, to, s.clk.Now(), false, false)
-	}
-	return nil
+	s.mu.Lock()
+	s.gen++
+	c := switchboard.Change{Service: service, From: from, To: to, Generation: s.gen, Reason: reason,
+		Actor: "guard", Detail: detail, At: s.clk.Now(), Changed: true}
+	s.mu.Unlock()
+	s.g.Changed(c)
+	return c, nil
 }
 
 func (s *fakeSwitcher) reverts() []revertCall {
@@ -109,7 +118,7 @@ type fakeEvents struct {
 	calls []revertCall
 }
 
-func (e *fakeEvents) GuardBlocked(service string, from, to config.Color, reason Reason, detail string) {
+func (e *fakeEvents) GuardBlocked(service string, from, to config.Color, reason switchboard.Reason, detail string) {
 	e.mu.Lock()
 	e.calls = append(e.calls, revertCall{service, from, to, reason, detail})
 	e.mu.Unlock()
@@ -140,7 +149,6 @@ type harness struct {
 	g    *Guard
 	clk  *fakeClock
 	sw   *fakeSwitcher
-	h    *fakeHealth
 	ev   *fakeEvents
 	logs *observer.ObservedLogs
 	svc  *Service
@@ -149,22 +157,28 @@ type harness struct {
 func newHarness(t *testing.T, cfg config.Guard, minHealthy config.MinHealthy) *harness {
 	t.Helper()
 	clk := &fakeClock{t: t0}
-	h := &fakeHealth{counts: map[config.Color][3]int{config.Blue: {2, 0, 2}, config.Green: {2, 0, 2}}}
 	ev := &fakeEvents{}
 	core, logs := observer.New(zapcore.DebugLevel)
-	sw := &fakeSwitcher{clk: clk}
-	g := New(Options{Switcher: sw, Health: h, Events: ev, Logger: zap.New(core), now: clk.Now})
-	sw.g = g
+	g := New(Options{Events: ev, Logger: zap.New(core), now: clk.Now})
+	sw := newFakeSwitcher(g, clk)
 	g.Configure("app", cfg, minHealthy)
-	return &harness{g: g, clk: clk, sw: sw, h: h, ev: ev, logs: logs, svc: g.Service("app")}
+	return &harness{g: g, clk: clk, sw: sw, ev: ev, logs: logs, svc: g.Service("app")}
+}
+
+func newFakeSwitcher(g *Guard, clk *fakeClock) *fakeSwitcher {
+	return &fakeSwitcher{g: g, clk: clk, counts: map[config.Color][3]int{config.Blue: {2, 0, 2}, config.Green: {2, 0, 2}}}
 }
 
 // flip is a manual flip to c now.
-func (x *harness) flip(c config.Color) { x.g.Activated("app", c, x.clk.Now(), false, false) }
+func (x *harness) flip(c config.Color) {
+	x.sw.change(switchboard.Change{To: c, From: c.Other(), Reason: switchboard.Manual, Changed: true})
+}
+
+func (x *harness) evaluate() { x.g.evaluate(x.sw) }
 
 func (x *harness) record(c config.Color, n, errs int, latency time.Duration) {
 	for i := range n {
-		x.svc.Record(c, i < errs, latency)
+		x.svc.RecordAt(c, i < errs, latency, x.clk.Now())
 	}
 }
 
@@ -253,7 +267,7 @@ func TestDecisionTable(t *testing.T) {
 			}
 			x := newHarness(t, cfg, mh)
 			for c, v := range s.health {
-				x.h.set(c, v[0], v[1], v[2])
+				x.sw.set(c, v[0], v[1], v[2])
 			}
 			if s.activate != nil {
 				s.activate(x)
@@ -267,7 +281,7 @@ func TestDecisionTable(t *testing.T) {
 			}
 			x.record(on, s.req, s.errs, s.latency)
 			x.clk.Advance(s.evaluateWait)
-			x.g.evaluate()
+			x.evaluate()
 
 			got := ""
 			reverts, blocked := x.sw.reverts(), x.ev.blocked()
@@ -290,18 +304,20 @@ func TestDecisionTable(t *testing.T) {
 }
 
 func startup(c config.Color) func(*harness) {
-	return func(x *harness) { x.g.Activated("app", c, x.clk.Now(), false, true) }
+	return func(x *harness) { x.sw.change(switchboard.Change{To: c, Reason: switchboard.Initial, Startup: true}) }
 }
 
 func forced(c config.Color) func(*harness) {
-	return func(x *harness) { x.g.Activated("app", c, x.clk.Now(), true, false) }
+	return func(x *harness) {
+		x.sw.change(switchboard.Change{To: c, From: c.Other(), Reason: switchboard.Manual, Forced: true, Changed: true})
+	}
 }
 
 func TestTripDetailAndLog(t *testing.T) {
 	x := newHarness(t, defaultCfg(), allOf)
 	x.flip(config.Green)
 	x.record(config.Green, 200, 62, 0)
-	x.g.evaluate()
+	x.evaluate()
 	r := x.sw.reverts()
 	if len(r) != 1 {
 		t.Fatalf("reverts = %+v", r)
@@ -319,7 +335,7 @@ func TestTripDetailAndLog(t *testing.T) {
 		t.Errorf("log fields %v", f)
 	}
 	st := x.g.Status("app")
-	if st.LastTrip == nil || st.LastTrip.Reason != Trigger || st.LastTrip.Requests != 200 || st.LastTrip.Errors != 62 {
+	if st.LastTrip == nil || st.LastTrip.Reason != switchboard.Guard || st.LastTrip.Requests != 200 || st.LastTrip.Errors != 62 {
 		t.Errorf("LastTrip = %+v", st.LastTrip)
 	}
 	if st.Active != config.Blue || !st.Latched || st.Armed {
@@ -327,92 +343,112 @@ func TestTripDetailAndLog(t *testing.T) {
 	}
 }
 
-func TestTripsCounted(t *testing.T) {
-	trips := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "guard_trips_total"}, []string{"service"})
-	clk := &fakeClock{t: t0}
-	h := &fakeHealth{counts: map[config.Color][3]int{config.Blue: {2, 0, 2}, config.Green: {0, 2, 2}}}
-	sw := &fakeSwitcher{clk: clk}
-	g := New(Options{Switcher: sw, Health: h, Trips: trips, now: clk.Now})
-	sw.g = g
-	g.Configure("app", defaultCfg(), allOf)
-	g.Activated("app", config.Green, t0, false, true)
-	g.evaluate() // failover to blue: not a trigger trip
-	if n := counterValue(t, trips.WithLabelValues("app")); n != 0 {
-		t.Errorf("after failover guard_trips_total = %v, want 0", n)
-	}
-	h.set(config.Green, 2, 0, 2)
-	g.Activated("app", config.Green, t0, false, false)
-	g.Configure("app", config.Guard{Enabled: true, Watch: config.Watch{Always: true}}, allOf) // any error trips
-	g.Service("app").Record(config.Green, true, 0)
-	g.evaluate()
-	if n := counterValue(t, trips.WithLabelValues("app")); n != 1 {
-		t.Errorf("guard_trips_total = %v, want 1", n)
-	}
-}
-
-func counterValue(t *testing.T, c prometheus.Counter) float64 {
-	t.Helper()
-	var m dto.Metric
-	if err := c.Write(&m); err != nil {
-		t.Fatal(err)
-	}
-	return m.GetCounter().GetValue()
-}
-
-// After a revert nothing automatic happens until the next flip: not the
-// trigger, not failover, not after any time.
+// After a revert the triggers stay off until the next flip, however long
+// and however badly the colour reverted to fails. Failover stays armed: when
+// that colour dies entirely and the rejected one is healthy, switchd fails
+// over, naming the revert, and is still latched afterwards.
 func TestLatch(t *testing.T) {
 	cfg := defaultCfg()
 	cfg.Watch = config.Watch{Always: true}
 	x := newHarness(t, cfg, allOf)
 	x.flip(config.Green)
 	x.record(config.Green, 100, 100, 0)
-	x.g.evaluate()
+	x.evaluate()
 	if n := len(x.sw.reverts()); n != 1 {
 		t.Fatalf("%d reverts, want 1", n)
 	}
-	// Blue now fails just as badly, and then dies; green is healthy.
+	// Blue now fails just as badly: no trigger.
 	for range 20 {
 		x.clk.Advance(50 * time.Millisecond)
 		x.record(config.Blue, 100, 100, 0)
-		x.g.evaluate()
+		x.evaluate()
 	}
-	x.h.set(config.Blue, 0, 2, 2)
 	x.clk.Advance(time.Hour)
-	x.g.evaluate()
+	x.record(config.Blue, 100, 100, 0)
+	x.evaluate()
 	if n := len(x.sw.reverts()); n != 1 {
 		t.Fatalf("%d reverts after the latch, want 1", n)
 	}
 	if st := x.g.Status("app"); !st.Latched || st.Armed || st.Active != config.Blue {
 		t.Errorf("status %+v", st)
 	}
+	// Blue dies; green is healthy: failover, at error level, naming the revert.
+	x.sw.set(config.Blue, 0, 2, 2)
+	x.evaluate()
+	r := x.sw.reverts()
+	if len(r) != 2 || r[1].reason != switchboard.Failover || r[1].from != config.Blue || r[1].to != config.Green {
+		t.Fatalf("reverts %+v, want a failover blue → green", r)
+	}
+	want := "all 2 upstreams of blue are down; green has 2 of 2 upstreams up (needs 2); " +
+		"blue is active since the guard revert green → blue at 2026-11-26T10:00:00Z " +
+		"(error rate 1 >= 0.05 over 10s (100 of 100 requests))"
+	if r[1].detail != want {
+		t.Errorf("failover detail\n%q, want\n%q", r[1].detail, want)
+	}
+	logs := x.logs.FilterMessage("automatic revert").All()
+	if len(logs) != 2 || logs[1].Level != zapcore.ErrorLevel || logs[1].ContextMap()["reason"] != "failover" {
+		t.Errorf("failover logs %+v", logs)
+	}
+	// Green's errors do not trip the guard again: still latched.
+	x.record(config.Green, 100, 100, 0)
+	x.evaluate()
+	st := x.g.Status("app")
+	if n := len(x.sw.reverts()); n != 2 || !st.Latched || st.Active != config.Green ||
+		st.Outcome.State != Reverted || st.Outcome.Trip.Reason != switchboard.Failover {
+		t.Fatalf("after the failover: %d reverts, status %+v", n, st)
+	}
 	// The next flip clears the latch.
-	x.h.set(config.Blue, 2, 0, 2)
-	x.flip(config.Green)
+	x.sw.set(config.Blue, 2, 0, 2)
+	x.flip(config.Blue)
 	if st := x.g.Status("app"); st.Latched || !st.Armed || !st.ArmedAlways {
 		t.Errorf("after a flip: %+v", st)
 	}
+	x.record(config.Blue, 100, 100, 0)
+	x.evaluate()
+	if r := x.sw.reverts(); len(r) != 3 || r[2].reason != switchboard.Guard {
+		t.Errorf("reverts %+v after the next flip, want a third, by the guard", r)
+	}
+}
+
+// The revert saw blue up, but blue was dying: once it is known down and
+// green healthy, failover moves back to green, and that is the end of it.
+func TestRevertOntoADyingColour(t *testing.T) {
+	x := newHarness(t, defaultCfg(), allOf)
+	x.flip(config.Green)
 	x.record(config.Green, 100, 100, 0)
-	x.g.evaluate()
-	if n := len(x.sw.reverts()); n != 2 {
-		t.Errorf("%d reverts after the next flip, want 2", n)
+	x.evaluate()
+	x.sw.set(config.Blue, 0, 1, 2) // one check failed: not all down yet
+	x.evaluate()
+	x.sw.set(config.Blue, 0, 2, 2)
+	x.evaluate()
+	x.record(config.Green, 100, 100, 0) // green still fails, but serves
+	for range 5 {
+		x.clk.Advance(50 * time.Millisecond)
+		x.evaluate()
+	}
+	r := x.sw.reverts()
+	if len(r) != 2 || r[0].reason != switchboard.Guard || r[1].reason != switchboard.Failover || r[1].to != config.Green {
+		t.Fatalf("reverts %+v, want the guard's revert and one failover back", r)
+	}
+	if st := x.g.Status("app"); st.Active != config.Green || !st.Latched {
+		t.Errorf("status %+v", st)
 	}
 }
 
 func TestBlockedOncePerEpisode(t *testing.T) {
 	x := newHarness(t, defaultCfg(), allOf)
-	x.h.set(config.Blue, 0, 2, 2)
+	x.sw.set(config.Blue, 0, 2, 2)
 	x.flip(config.Green)
 	x.record(config.Green, 100, 100, 0)
 	for range 10 {
-		x.g.evaluate()
+		x.evaluate()
 		x.clk.Advance(50 * time.Millisecond)
 	}
 	b := x.ev.blocked()
 	if len(b) != 1 || len(x.sw.reverts()) != 0 {
 		t.Fatalf("blocked %+v, reverts %+v; want one notice, no revert", b, x.sw.reverts())
 	}
-	if b[0].reason != Trigger || b[0].from != config.Green || b[0].to != config.Blue ||
+	if b[0].reason != switchboard.Guard || b[0].from != config.Green || b[0].to != config.Blue ||
 		!strings.Contains(b[0].detail, "blue has 0 of 2 upstreams up (needs 2)") {
 		t.Errorf("notice %+v", b[0])
 	}
@@ -424,50 +460,50 @@ func TestBlockedOncePerEpisode(t *testing.T) {
 	}
 	// The errors slide out: the episode ends. New errors: a new episode.
 	x.clk.Advance(11 * time.Second)
-	x.g.evaluate()
+	x.evaluate()
 	x.record(config.Green, 100, 100, 0)
-	x.g.evaluate()
-	x.g.evaluate()
+	x.evaluate()
+	x.evaluate()
 	if n := len(x.ev.blocked()); n != 2 {
 		t.Errorf("%d notices after a second episode, want 2", n)
 	}
 	// Blue recovers while green still fails: now it reverts.
-	x.h.set(config.Blue, 2, 0, 2)
-	x.g.evaluate()
-	if r := x.sw.reverts(); len(r) != 1 || r[0].reason != Trigger {
+	x.sw.set(config.Blue, 2, 0, 2)
+	x.evaluate()
+	if r := x.sw.reverts(); len(r) != 1 || r[0].reason != switchboard.Guard {
 		t.Errorf("reverts %+v, want one guard revert once blue is healthy", r)
 	}
 }
 
 func TestForceExemption(t *testing.T) {
 	x := newHarness(t, defaultCfg(), allOf)
-	x.h.set(config.Green, 0, 2, 2)
+	x.sw.set(config.Green, 0, 2, 2)
 	forced(config.Green)(x)
 	for range 5 {
-		x.g.evaluate()
+		x.evaluate()
 	}
 	if r := x.sw.reverts(); len(r) != 0 {
 		t.Fatalf("forced colour failed over: %+v", r)
 	}
 	// Healthy once ...
-	x.h.set(config.Green, 1, 1, 2)
-	x.g.evaluate()
+	x.sw.set(config.Green, 1, 1, 2)
+	x.evaluate()
 	// ... then down again: no longer exempt.
-	x.h.set(config.Green, 0, 2, 2)
-	x.g.evaluate()
+	x.sw.set(config.Green, 0, 2, 2)
+	x.evaluate()
 	r := x.sw.reverts()
-	if len(r) != 1 || r[0].reason != Failover {
+	if len(r) != 1 || r[0].reason != switchboard.Failover {
 		t.Fatalf("reverts %+v, want one failover", r)
 	}
 	if want := "all 2 upstreams of green are down; blue has 2 of 2 upstreams up (needs 2)"; r[0].detail != want {
 		t.Errorf("detail %q, want %q", r[0].detail, want)
 	}
 	// A flip without force is not exempt.
-	x.h.set(config.Blue, 0, 2, 2)
-	x.h.set(config.Green, 2, 0, 2)
+	x.sw.set(config.Blue, 0, 2, 2)
+	x.sw.set(config.Green, 2, 0, 2)
 	x.flip(config.Blue)
-	x.g.evaluate()
-	if r := x.sw.reverts(); len(r) != 2 || r[1].reason != Failover || r[1].to != config.Green {
+	x.evaluate()
+	if r := x.sw.reverts(); len(r) != 2 || r[1].reason != switchboard.Failover || r[1].to != config.Green {
 		t.Errorf("reverts %+v, want a second failover to green", r)
 	}
 }
@@ -479,7 +515,7 @@ func TestRevertRefused(t *testing.T) {
 	x.flip(config.Green)
 	x.record(config.Green, 100, 100, 0)
 	for range 10 { // 500ms
-		x.g.evaluate()
+		x.evaluate()
 		x.clk.Advance(50 * time.Millisecond)
 	}
 	if n := len(x.sw.reverts()); n != 1 {
@@ -493,7 +529,7 @@ func TestRevertRefused(t *testing.T) {
 	x.sw.mu.Lock()
 	x.sw.err = nil
 	x.sw.mu.Unlock()
-	x.g.evaluate()
+	x.evaluate()
 	if n := len(x.sw.reverts()); n != 2 {
 		t.Errorf("%d Revert calls after a second, want 2", n)
 	}
@@ -510,39 +546,17 @@ func TestRevertRefused(t *testing.T) {
 // latched, not reverted.
 func TestRevertRacesManualFlip(t *testing.T) {
 	x := newHarness(t, defaultCfg(), allOf)
-	x.sw.async = true
 	x.sw.err = errors.New("conflict")
-	x.sw.during = func() { x.g.Activated("app", config.Blue, x.clk.Now(), false, false) }
+	x.sw.during = func() { x.flip(config.Blue) }
 	x.flip(config.Green)
 	x.record(config.Green, 100, 100, 0)
-	x.g.evaluate()
+	x.evaluate()
 	st := x.g.Status("app")
 	if st.Active != config.Blue || st.Latched || !st.Armed || st.LastTrip != nil || st.Outcome.State != Watching {
 		t.Errorf("status %+v", st)
 	}
 	if n := len(x.ev.blocked()); n != 0 {
 		t.Errorf("%d notices, want 0", n)
-	}
-}
-
-// A Switcher that reports Activated only after Revert returned.
-func TestRevertActivatedLater(t *testing.T) {
-	x := newHarness(t, defaultCfg(), allOf)
-	x.sw.async = true
-	x.flip(config.Green)
-	x.record(config.Green, 100, 100, 0)
-	x.g.evaluate()
-	if st := x.g.Status("app"); st.Active != config.Blue || !st.Latched || st.Outcome.State != Reverted {
-		t.Fatalf("before Activated: %+v", st)
-	}
-	x.g.Activated("app", config.Blue, x.clk.Now(), false, false)
-	if st := x.g.Status("app"); st.Active != config.Blue || !st.Latched || st.Outcome.State != Reverted {
-		t.Fatalf("after Activated: %+v", st)
-	}
-	// The next flip is a flip again.
-	x.flip(config.Green)
-	if st := x.g.Status("app"); st.Latched || st.Outcome.State != Watching {
-		t.Errorf("after the next flip: %+v", st)
 	}
 }
 
@@ -560,7 +574,7 @@ func TestRecordAt(t *testing.T) {
 
 func TestActivatedStartsAfresh(t *testing.T) {
 	x := newHarness(t, defaultCfg(), allOf)
-	x.g.Activated("app", config.Blue, t0, false, true)
+	startup(config.Blue)(x)
 	x.record(config.Green, 50, 50, 0) // e.g. preview requests to idle green
 	x.record(config.Blue, 30, 0, 0)
 	x.flip(config.Green)
@@ -571,7 +585,7 @@ func TestActivatedStartsAfresh(t *testing.T) {
 	if b := st.Color(config.Blue); b.Requests != 30 {
 		t.Errorf("blue (now idle) lost its counts: %+v", b)
 	}
-	x.g.evaluate()
+	x.evaluate()
 	if n := len(x.sw.reverts()); n != 0 {
 		t.Errorf("old errors tripped the guard")
 	}
@@ -603,13 +617,12 @@ func TestConfigureKeepsWindows(t *testing.T) {
 	if x.g.Service("app") != nil || x.g.Status("app").Active != config.NoColor {
 		t.Error("Remove left the service")
 	}
-	x.svc.Record(config.Green, true, 0) // a removed Service still works
+	x.svc.RecordAt(config.Green, true, 0, time.Time{}) // a removed Service still works
 	var nilSvc *Service
-	nilSvc.Record(config.Green, true, 0)
 	nilSvc.RecordAt(config.Green, true, 0, time.Now())
-	x.svc.Record(config.NoColor, true, 0)
-	x.g.Activated("app", config.Blue, t0, false, false) // ignored
-	x.g.evaluate()
+	x.svc.RecordAt(config.NoColor, true, 0, time.Time{})
+	x.flip(config.Blue) // ignored
+	x.evaluate()
 }
 
 func TestOutcome(t *testing.T) {
@@ -620,7 +633,7 @@ func TestOutcome(t *testing.T) {
 	if o := x.g.Outcome("nope"); o.State != WatchUnknown {
 		t.Errorf("unknown service: %+v", o)
 	}
-	x.g.Activated("app", config.Blue, t0, false, true)
+	startup(config.Blue)(x)
 	if o := x.g.Outcome("app"); o.State != Stable || !o.Startup {
 		t.Errorf("after start-up: %+v", o)
 	}
@@ -635,9 +648,9 @@ func TestOutcome(t *testing.T) {
 		t.Errorf("after the watch: %+v", o)
 	}
 	// Failover after the watch still makes the last flip Reverted.
-	x.h.set(config.Green, 0, 2, 2)
-	x.g.evaluate()
-	if o := x.g.Outcome("app"); o.State != Reverted || o.Trip == nil || o.Trip.Reason != Failover {
+	x.sw.set(config.Green, 0, 2, 2)
+	x.evaluate()
+	if o := x.g.Outcome("app"); o.State != Reverted || o.Trip == nil || o.Trip.Reason != switchboard.Failover {
 		t.Errorf("after failover: %+v", o)
 	}
 	// The guard's own revert is not a new flip: Flip still names the manual one.
@@ -659,7 +672,7 @@ func TestOutcomeWatchAlways(t *testing.T) {
 		t.Errorf("a window after the flip: %+v", o)
 	}
 	x.record(config.Green, 100, 100, 0)
-	x.g.evaluate()
+	x.evaluate()
 	if o := x.g.Outcome("app"); o.State != Reverted {
 		t.Errorf("after a late trip: %+v", o)
 	}
@@ -675,77 +688,25 @@ func TestOutcomeGuardDisabled(t *testing.T) {
 	}
 }
 
-func TestWait(t *testing.T) {
-	x := newHarness(t, defaultCfg(), allOf)
-	ctx := t.Context()
-	if _, err := x.g.Wait(ctx, "nope"); !errors.Is(err, ErrUnknownService) {
-		t.Errorf("unknown service: err = %v", err)
-	}
-	x.flip(config.Green)
-
-	short, cancel := context.WithTimeout(ctx, 20*time.Millisecond)
-	o, err := x.g.Wait(short, "app")
-	cancel()
-	if !errors.Is(err, context.DeadlineExceeded) || o.State != Watching {
-		t.Errorf("Wait while watching = %+v, %v", o, err)
-	}
-
-	done := make(chan Outcome)
-	go func() {
-		o, err := x.g.Wait(ctx, "app")
-		if err != nil {
-			t.Errorf("Wait: %v", err)
-		}
-		done <- o
-	}()
-	time.Sleep(10 * time.Millisecond)
-	x.record(config.Green, 100, 100, 0)
-	x.g.evaluate()
-	select {
-	case o := <-done:
-		if o.State != Reverted {
-			t.Errorf("Wait = %+v, want reverted", o)
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("Wait did not return after the revert")
-	}
-
-	// Wait wakes up when the watch ends by time (real clock here).
-	g := New(Options{})
-	cfg := defaultCfg()
-	cfg.Watch = config.Watch{For: 30 * time.Millisecond}
-	g.Configure("app", cfg, allOf)
-	g.Activated("app", config.Green, time.Now(), false, false)
-	o, err = g.Wait(ctx, "app")
-	if err != nil || o.State != Stable {
-		t.Errorf("Wait = %+v, %v; want stable", o, err)
-	}
-}
-
 // End to end with the real clock and Run: the revert follows the errors
 // well within a second.
 func TestRunRevertsQuickly(t *testing.T) {
-	h := &fakeHealth{counts: map[config.Color][3]int{config.Blue: {2, 0, 2}, config.Green: {2, 0, 2}}}
-	reverted := make(chan time.Time, 1)
-	sw := switcherFunc(func(string, config.Color, config.Color, Reason, string) error {
-		reverted <- time.Now()
-		return nil
-	})
-	g := New(Options{Switcher: sw, Health: h})
+	g := New(Options{})
+	sw := signalSwitcher{newFakeSwitcher(g, &fakeClock{t: time.Now()}), make(chan time.Time, 1)}
 	g.Configure("app", defaultCfg(), allOf)
-	g.Activated("app", config.Green, time.Now(), false, false)
+	sw.change(switchboard.Change{To: config.Green, Reason: switchboard.Manual, Changed: true})
 	ctx, cancel := context.WithCancel(t.Context())
 	stopped := make(chan struct{})
-	go func() { g.Run(ctx); close(stopped) }()
+	go func() { g.Run(ctx, sw); close(stopped) }()
 	defer func() { cancel(); <-stopped }()
 
 	svc := g.Service("app")
 	start := time.Now() // the condition is met within the next 40 records
 	for i := range 100 {
-		svc.Record(config.Green, i%2 == 0, time.Millisecond)
+		svc.RecordAt(config.Green, i%2 == 0, time.Millisecond, time.Now())
 	}
 	select {
-	case at := <-reverted:
+	case at := <-sw.reverted:
 		if d := at.Sub(start); d > time.Second {
 			t.Errorf("revert %s after the condition, want < 1s", d)
 		} else {
@@ -756,10 +717,18 @@ func TestRunRevertsQuickly(t *testing.T) {
 	}
 }
 
-type switcherFunc func(service string, from, to config.Color, reason Reason, detail string) error
+// signalSwitcher reports the time of each Revert call.
+type signalSwitcher struct {
+	*fakeSwitcher
+	reverted chan time.Time
+}
 
-func (f switcherFunc) Revert(service string, from, to config.Color, reason Reason, detail string) error {
-	return f(service, from, to, reason, detail)
+func (s signalSwitcher) Revert(service string, from, to config.Color, reason switchboard.Reason, detail string) (switchboard.Change, error) {
+	select {
+	case s.reverted <- time.Now():
+	default:
+	}
+	return s.fakeSwitcher.Revert(service, from, to, reason, detail)
 }
 
 func TestRunStopsOnCancel(t *testing.T) {
@@ -769,7 +738,7 @@ func TestRunStopsOnCancel(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(t.Context())
 	stopped := make(chan struct{})
-	go func() { g.Run(ctx); close(stopped) }()
+	go func() { g.Run(ctx, newFakeSwitcher(g, &fakeClock{t: t0})); close(stopped) }()
 	cancel()
 	select {
 	case <-stopped:
@@ -813,17 +782,17 @@ func TestRecordDuringChanges(t *testing.T) {
 			defer wg.Done()
 			svc := x.g.Service("app")
 			for j := 0; ctx.Err() == nil; j++ {
-				svc.Record(config.Colors[(i+j)%2], j%50 == 0, time.Millisecond)
+				svc.RecordAt(config.Colors[(i+j)%2], j%50 == 0, time.Millisecond, time.Time{})
 			}
 		}()
 	}
 	for i := range 200 {
 		c := config.Colors[i%2]
-		x.g.Activated("app", c, x.clk.Now(), i%3 == 0, false)
+		x.sw.change(switchboard.Change{To: c, From: c.Other(), Reason: switchboard.Manual, Forced: i%3 == 0, Changed: true})
 		cfg := defaultCfg()
 		cfg.MaxP99 = config.Duration(time.Duration(i%2) * time.Second)
 		x.g.Configure("app", cfg, allOf)
-		x.g.evaluate()
+		x.evaluate()
 		_ = x.g.Status("app")
 		x.clk.Advance(10 * time.Millisecond)
 	}
@@ -837,8 +806,8 @@ func TestRecordDoesNotAllocate(t *testing.T) {
 	g := New(Options{})
 	g.Configure("app", cfg, allOf)
 	svc := g.Service("app")
-	if n := testing.AllocsPerRun(1000, func() { svc.Record(config.Green, true, time.Millisecond) }); n != 0 {
-		t.Errorf("Record allocates %v times", n)
+	if n := testing.AllocsPerRun(1000, func() { svc.RecordAt(config.Green, true, time.Millisecond, time.Time{}) }); n != 0 {
+		t.Errorf("RecordAt(now) allocates %v times", n)
 	}
 	end := time.Now()
 	if n := testing.AllocsPerRun(1000, func() { svc.RecordAt(config.Green, false, time.Millisecond, end) }); n != 0 {
@@ -851,12 +820,9 @@ func TestRecordDoesNotAllocate(t *testing.T) {
 
 func TestEnums(t *testing.T) {
 	for s, want := range map[WatchState]string{WatchUnknown: "unknown", Watching: "watching", Stable: "stable", Reverted: "reverted"} {
-		if b, _ := s.MarshalText(); string(b) != want {
-			t.Errorf("%d: %q, want %q", s, b, want)
+		if got := s.String(); got != want {
+			t.Errorf("%d: %q, want %q", s, got, want)
 		}
-	}
-	if Failover.String() != "failover" {
-		t.Error("Reason.String")
 	}
 }
 
@@ -867,24 +833,25 @@ func benchService(latency bool) *Service {
 	}
 	g := New(Options{})
 	g.Configure("app", cfg, allOf)
-	g.Activated("app", config.Green, time.Now(), false, false)
+	g.Changed(switchboard.Change{Service: "app", To: config.Green, Reason: switchboard.Manual, Changed: true, At: time.Now()})
 	return g.Service("app")
 }
 
-// BenchmarkRecord is the request path's cost: clock read plus the atomics.
+// BenchmarkRecord is the request path's cost with RecordAt reading the
+// clock itself: clock read plus the atomics.
 func BenchmarkRecord(b *testing.B) {
 	for _, latency := range []bool{false, true} {
 		b.Run(map[bool]string{false: "counts", true: "p99"}[latency], func(b *testing.B) {
 			svc := benchService(latency)
 			b.ReportAllocs()
 			for i := 0; b.Loop(); i++ {
-				svc.Record(config.Green, i%16 == 0, 20*time.Millisecond)
+				svc.RecordAt(config.Green, i%16 == 0, 20*time.Millisecond, time.Time{})
 			}
 		})
 	}
 }
 
-// BenchmarkRecordAt is Record without its clock read, as a proxy that
+// BenchmarkRecordAt is RecordAt without its clock read, as a proxy that
 // already holds the completion time would call it.
 func BenchmarkRecordAt(b *testing.B) {
 	svc := benchService(true)
@@ -905,7 +872,7 @@ func BenchmarkRecordParallel(b *testing.B) {
 			b.RunParallel(func(pb *testing.PB) {
 				i := 0
 				for pb.Next() {
-					svc.Record(config.Green, i%16 == 0, 20*time.Millisecond)
+					svc.RecordAt(config.Green, i%16 == 0, 20*time.Millisecond, time.Time{})
 					i++
 				}
 			})

@@ -19,22 +19,14 @@ type Service struct {
 	latency bool
 }
 
-// Record counts one completed request to colour c. isErr is true for a 5xx
-// from the upstream and for the 502/504 switchd answered because the
-// upstream could not; a 4xx or a client that went away is not an error.
-// latency feeds the p99 trigger when max_p99 is set. O(1), no allocation,
-// no lock shared between requests.
-func (s *Service) Record(c config.Color, isErr bool, latency time.Duration) {
-	if s == nil || !c.Valid() {
-		return
-	}
-	s.win[c.Index()].Load().Record(s.clk.monoNow(), isErr, latency)
-}
-
-// RecordAt is Record for a request that completed at end. A proxy that has
-// just read the clock to measure latency passes that reading, which saves
-// Record's own clock read (most of its cost). end must carry a monotonic
-// reading (any time.Now() does); a zero end means now.
+// RecordAt counts one request to colour c that completed at end. isErr is
+// true for a 5xx from the upstream and for the 502/504 switchd answered
+// because the upstream could not; a 4xx or a client that went away is not
+// an error. latency feeds the p99 trigger when max_p99 is set. A proxy that
+// has just read the clock to measure latency passes that reading, which
+// saves a clock read (most of the cost). end must carry a monotonic reading
+// (any time.Now() does); a zero end means now. O(1), no allocation, no lock
+// shared between requests.
 func (s *Service) RecordAt(c config.Color, isErr bool, latency time.Duration, end time.Time) {
 	if s == nil || !c.Valid() {
 		return

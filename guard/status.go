@@ -1,31 +1,36 @@
 package guard
 
 import (
-	"context"
-	"fmt"
 	"time"
 
 	"switchd/config"
+	"switchd/switchboard"
 )
 
-// Trip describes an automatic revert.
+// Trip describes an automatic revert: the guard's (reason
+// switchboard.Guard) or failover (switchboard.Failover).
 type Trip struct {
-	At     time.Time    `json:"at"`
-	Reason Reason       `json:"reason"`
-	From   config.Color `json:"from"`
-	To     config.Color `json:"to"`
-	// Rate, Requests, Errors and P99 describe From's window when it tripped.
-	Rate     float64       `json:"rate"`
-	Requests int64         `json:"requests"`
-	Errors   int64         `json:"errors"`
-	P99      time.Duration `json:"p99,omitempty"`
-	Window   time.Duration `json:"window"`
-	Detail   string        `json:"detail"`
+	At     time.Time
+	Reason switchboard.Reason
+	// Trigger names the trigger that tripped ("error_rate", "p99"); "" for
+	// failover.
+	Trigger  string
+	From, To config.Color
+	// Rate, Requests, Errors and P99 describe From's window when it tripped;
+	// zero for a revert restored at start-up. P99 is 0 when max_p99 is off.
+	Rate     float64
+	Requests int64
+	Errors   int64
+	P99      time.Duration
+	Window   time.Duration
+	Detail   string
+	// Generation is the one the revert made.
+	Generation uint64
 }
 
 // WatchState is the outcome of the watch that follows the last flip. The
-// zero value, WatchUnknown, means the service is unknown or has had no
-// Activated call yet.
+// zero value, WatchUnknown, means the service is unknown or no change has
+// been told yet.
 type WatchState int
 
 const (
@@ -52,11 +57,8 @@ func (s WatchState) String() string {
 	return "unknown"
 }
 
-// MarshalText writes the state as String does.
-func (s WatchState) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
-
 // Outcome is what a waiter on `wait?until=stable` needs to know about the
-// last flip (the last Activated that was not the guard's own revert).
+// last flip (the last change that was not the guard's own revert).
 //
 // The watch after a flip is Stable once `watch` has passed without a revert.
 // With watch = "always" the trigger never disarms, so Stable means: no revert
@@ -66,50 +68,50 @@ func (s WatchState) MarshalText() ([]byte, error) { return []byte(s.String()), n
 // Stable at once. A failover after the flip also makes it Reverted.
 type Outcome struct {
 	// Flip is when the watched activation happened.
-	Flip time.Time `json:"flip"`
+	Flip time.Time
 	// Startup is true when the watched activation is the start-up restore.
-	Startup bool       `json:"startup,omitempty"`
-	State   WatchState `json:"state"`
+	Startup bool
+	State   WatchState
 	// Until is when Watching turns into Stable if nothing trips.
-	Until time.Time `json:"until"`
+	Until time.Time
 	// Trip is the revert, when State is Reverted.
-	Trip *Trip `json:"trip,omitempty"`
+	Trip *Trip
 }
 
 // ColorStatus is one colour's window.
 type ColorStatus struct {
-	Requests int64   `json:"requests"`
-	Errors   int64   `json:"errors"`
-	Rate     float64 `json:"rate"` // Errors/Requests; 0 without requests
+	Requests int64
+	Errors   int64
+	Rate     float64 // Errors/Requests; 0 without requests
 	// P99 is the estimated p99 latency; 0 without requests or when max_p99
 	// is off (no histogram is kept then).
-	P99 time.Duration `json:"p99"`
+	P99 time.Duration
 }
 
 // Status is a copy of a service's guard state for the control API.
 type Status struct {
 	// Active is the colour the guard watches; NoColor before the first
-	// Activated.
-	Active config.Color `json:"active"`
+	// change was told.
+	Active config.Color
 	// Armed reports whether the error/latency trigger is armed now.
-	Armed bool `json:"armed"`
+	Armed bool
 	// ArmedUntil is when the trigger disarms; zero when not armed or armed
 	// for ever (ArmedAlways).
-	ArmedUntil  time.Time `json:"armed_until"`
-	ArmedAlways bool      `json:"armed_always"`
-	// Latched is true after an automatic revert: nothing automatic happens
-	// until the next flip.
-	Latched bool `json:"latched"`
+	ArmedUntil  time.Time
+	ArmedAlways bool
+	// Latched is true after an automatic revert: the triggers stay off
+	// until the next flip (failover does not).
+	Latched bool
 	// Window is the configured window length.
-	Window time.Duration `json:"window"`
+	Window time.Duration
 	// Colors holds each colour's window, by Color.Index().
-	Colors [2]ColorStatus `json:"colors"`
+	Colors [2]ColorStatus
 	// LastTrip is the last automatic revert; nil if none since start-up.
-	LastTrip *Trip `json:"last_trip"`
+	LastTrip *Trip
 	// Blocked is the detail of the last guard_blocked notice since the last
 	// flip; "" if none.
-	Blocked string  `json:"blocked,omitempty"`
-	Outcome Outcome `json:"outcome"`
+	Blocked string
+	Outcome Outcome
 }
 
 // Color returns the window of colour c (zero for NoColor).
@@ -141,18 +143,15 @@ func (g *Guard) Status(name string) Status {
 	s := Status{
 		Active:   st.active,
 		Armed:    st.armedAt(now),
-		Latched:  st.latched,
+		Latched:  st.latch != nil,
 		Window:   windowLength(st.cfg),
 		LastTrip: copyTrip(st.lastTrip),
 		Blocked:  st.blocked,
 		Outcome:  st.outcome(now),
 	}
 	if s.Armed {
-		if st.cfg.Watch.Always {
-			s.ArmedAlways = true
-		} else {
-			s.ArmedUntil = st.flipAt.Add(st.cfg.Watch.For)
-		}
+		a := st.arming()
+		s.ArmedUntil, s.ArmedAlways = a.until, a.always
 	}
 	wins := [2]*Window{st.rec.win[0].Load(), st.rec.win[1].Load()}
 	g.mu.Unlock()
@@ -175,41 +174,4 @@ func (g *Guard) Outcome(name string) Outcome {
 		return st.outcome(now)
 	}
 	return Outcome{}
-}
-
-// Wait blocks until the watch after the last flip of a service is Stable or
-// Reverted, and returns that Outcome. It returns ctx.Err() (with the
-// current Outcome) when ctx ends first, and ErrUnknownService for a service
-// that is not (or no longer) configured.
-func (g *Guard) Wait(ctx context.Context, name string) (Outcome, error) {
-	for {
-		now := g.clk.wall()
-		g.mu.Lock()
-		st := g.svcs[name]
-		if st == nil {
-			g.mu.Unlock()
-			return Outcome{}, fmt.Errorf("service %q: %w", name, ErrUnknownService)
-		}
-		o := st.outcome(now)
-		ch := g.changed
-		g.mu.Unlock()
-		if o.State == Stable || o.State == Reverted {
-			return o, nil
-		}
-		var timer *time.Timer
-		var timeout <-chan time.Time
-		if o.State == Watching {
-			timer = time.NewTimer(o.Until.Sub(now))
-			timeout = timer.C
-		}
-		select {
-		case <-ctx.Done():
-			return o, ctx.Err()
-		case <-ch:
-		case <-timeout:
-		}
-		if timer != nil {
-			timer.Stop()
-		}
-	}
 }

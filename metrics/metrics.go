@@ -71,7 +71,7 @@ func New(reg *prometheus.Registry, version string) *Metrics {
 		HealthChecks: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "health_checks_total",
 			Help: "Active health checks by result (pass, fail)."}, []string{"service", "color", "result"}),
 		PoolPanic: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: ns, Name: "pool_panic",
-			Help: "1 when no upstream of the pool is healthy, so traffic goes to all of them."}, []string{"service", "color"}),
+			Help: "1 when no upstream of the active colour's pool is healthy, so its traffic goes to all of them; an idle colour is never in panic."}, []string{"service", "color"}),
 		GuardTrips: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "guard_trips_total",
 			Help: "Automatic reverts made by the guard's error or latency trigger."}, []string{"service"}),
 		ReloadOK: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Name: "config_last_reload_successful",

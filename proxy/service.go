@@ -28,6 +28,12 @@ type Snapshot struct {
 // Pool returns the pool of colour c.
 func (s *Snapshot) Pool(c config.Color) *Pool { return s.Pools[c.Index()] }
 
+// Panic reports whether colour c serves in panic: it is the active colour
+// and none of its upstreams is healthy, so its traffic goes to all of them.
+// An idle colour gets no traffic (preview aside), so it is never in panic,
+// however dead its pool: that is what the flip gate and health report.
+func (s *Snapshot) Panic(c config.Color) bool { return c == s.Active && s.Pool(c).Panic() }
+
 // With returns a copy of s with another active colour and generation.
 func (s *Snapshot) With(active config.Color, gen uint64) *Snapshot {
 	n := *s

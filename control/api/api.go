@@ -85,7 +85,9 @@ type Pool struct {
 	Total     int        `json:"total"`
 	Inflight  int64      `json:"inflight"`
 	Upgraded  int        `json:"upgraded"`
-	// Panic is true when no upstream is healthy, so traffic goes to all.
+	// Panic is true when this is the active colour and none of its
+	// upstreams is healthy, so its traffic goes to all of them; an idle
+	// colour, which gets no traffic, is never in panic.
 	Panic bool `json:"panic"`
 }
 
