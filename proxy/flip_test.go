@@ -278,19 +278,24 @@ func TestWebSocketDrainCountsFromTheLastFlip(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.CloseNow()
-	const drain = 400 * time.Millisecond
+	// Margins of 500 ms either side, so that a loaded machine's late
+	// wake-ups cannot make the first timer look like the last.
+	const drain, gap = 2 * time.Second, 500 * time.Millisecond
 	cur := f.svc.Snapshot()
 	f.svc.Publish(cur.With(config.Green, 2))
 	f.svc.Retire(config.Blue, drain)
-	time.Sleep(100 * time.Millisecond)
+	time.Sleep(gap)
 	f.svc.Publish(cur.With(config.Blue, 3))
 	f.svc.Retire(config.Green, drain)
-	time.Sleep(100 * time.Millisecond)
+	time.Sleep(gap)
 	f.svc.Publish(cur.With(config.Green, 4))
-	f.svc.Retire(config.Blue, drain)   // the last flip away from blue
-	time.Sleep(300 * time.Millisecond) // past the first timer, not the last
+	f.svc.Retire(config.Blue, drain) // the last flip away from blue
+	last := time.Now()
+	// The first timer (drain after the first flip) fired at about
+	// last+drain-2*gap; the last one fires at last+drain.
+	time.Sleep(time.Until(last.Add(drain - gap)))
 	if n := f.svc.Upgraded(config.Blue); n != 1 {
-		t.Fatalf("blue's WebSocket closed %v after the last flip (drain %v)", 300*time.Millisecond, drain)
+		t.Fatalf("blue's WebSocket closed %v after the last flip (drain %v)", time.Since(last).Round(time.Millisecond), drain)
 	}
 	deadline := time.Now().Add(2 * time.Second)
 	for f.svc.Upgraded(config.Blue) != 0 && time.Now().Before(deadline) {
