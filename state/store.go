@@ -140,7 +140,7 @@ func (s *Store) open() (File, error) {
 	if err != nil {
 		return File{}, err
 	}
-	target, err := s.target()
+	target, err := s.target("read")
 	if err != nil {
 		return File{}, err
 	}
@@ -178,13 +178,14 @@ func (s *Store) open() (File, error) {
 // symlink, the file it points to. A symlink to nothing is an error: writing
 // a new state.json in its place would break the link to the state volume
 // and hide, until the next restart, that the volume was missing.
-func (s *Store) target() (string, error) {
+// op ("read", "write") leads the error, as in the other errors of the step.
+func (s *Store) target(op string) (string, error) {
 	fi, err := os.Lstat(s.path)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		return s.path, nil
 	case err != nil:
-		return "", fmt.Errorf("state: read %s: %w", s.path, bareError(err))
+		return "", fmt.Errorf("state: %s %s: %w", op, s.path, bareError(err))
 	case fi.Mode()&fs.ModeSymlink == 0:
 		return s.path, nil
 	}
@@ -194,13 +195,13 @@ func (s *Store) target() (string, error) {
 	}
 	link, _ := os.Readlink(s.path)
 	if errors.Is(err, fs.ErrNotExist) {
-		return "", fmt.Errorf("state: %s is a symlink to %s, which does not exist (is the state volume mounted?)", s.path, link)
+		return "", fmt.Errorf("state: %s %s: it is a symlink to %s, which does not exist (is the state volume mounted?)", op, s.path, link)
 	}
-	return "", fmt.Errorf("state: %s is a symlink to %s, which cannot be followed: %w", s.path, link, bareError(err))
+	return "", fmt.Errorf("state: %s %s: it is a symlink to %s, which cannot be followed: %w", op, s.path, link, bareError(err))
 }
 
 func (s *Store) load() (File, error) {
-	target, err := s.target()
+	target, err := s.target("read")
 	if err != nil {
 		return File{}, err
 	}
@@ -276,7 +277,7 @@ func (s *Store) write(data []byte) (err error) {
 	}
 
 	// Resolved on every Save, not once: an operator may repoint the link.
-	target, err := s.target()
+	target, err := s.target("write")
 	if err != nil {
 		return err
 	}

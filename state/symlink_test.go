@@ -46,7 +46,7 @@ func TestOpenDanglingSymlink(t *testing.T) {
 		dir := t.TempDir()
 		target := volume(t, dir)
 		_, _, err := OpenWith(dir, Options{RefuseMissing: refuse})
-		want := "state: " + filepath.Join(dir, FileName) + " is a symlink to " + target + ", which does not exist (is the state volume mounted?)"
+		want := "state: read " + filepath.Join(dir, FileName) + ": it is a symlink to " + target + ", which does not exist (is the state volume mounted?)"
 		if err == nil || err.Error() != want {
 			t.Fatalf("refuse=%v: Open error\n got %v\nwant %q", refuse, err, want)
 		}
@@ -100,7 +100,7 @@ func TestSaveThroughSymlink(t *testing.T) {
 		t.Fatal(err)
 	}
 	err = s.Save(sample())
-	if err == nil || !strings.Contains(err.Error(), "which does not exist (is the state volume mounted?)") {
+	if want := "state: write " + link + ": it is a symlink to " + target + ", which does not exist (is the state volume mounted?)"; err == nil || err.Error() != want {
 		t.Fatalf("Save through a dangling link: %v", err)
 	}
 	isLink(t, link, target)
