@@ -36,8 +36,12 @@ type persistLog struct {
 	again  int
 }
 
-func (p *persistLog) SaveFailed(err error) { p.mu.Lock(); p.failed = append(p.failed, err); p.mu.Unlock() }
-func (p *persistLog) SavedAgain()          { p.mu.Lock(); p.again++; p.mu.Unlock() }
+func (p *persistLog) SaveFailed(err error) {
+	p.mu.Lock()
+	p.failed = append(p.failed, err)
+	p.mu.Unlock()
+}
+func (p *persistLog) SavedAgain() { p.mu.Lock(); p.again++; p.mu.Unlock() }
 func (p *persistLog) counts() (failed, again int) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
