@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -157,6 +158,10 @@ func TestStateOnMissing(t *testing.T) {
 		if line.Level != "warn" || line.Path != path {
 			t.Fatalf("no warn line naming %s:\n%s", path, p.stderr.String())
 		}
+		// On the event stream too, for a client that replays it.
+		if e := replayed(t, ctlURL, "startup"); !strings.Contains(e.Detail, path) {
+			t.Fatalf("event stream's startup event %+v", e)
+		}
 		var st control.Status
 		api(t, "GET", ctlURL+"/v1/status", nil, &st)
 		if !st.State.MissingAtStart || st.State.Path != path || !st.State.Persisted {
@@ -187,5 +192,33 @@ func TestStartRefusesHugeGeneration(t *testing.T) {
 	want := `service "app": generation 9007199254740993 is above 2^53 (9007199254740992), the largest that JSON clients read exactly`
 	if !strings.Contains(p.stderr.String(), want) {
 		t.Fatalf("output lacks %q:\n%s", want, p.stderr.String())
+	}
+}
+
+// replayed reads the event stream from its start (Last-Event-ID 1: every id
+// is bigger) until an event of type typ.
+func replayed(t *testing.T, ctl, typ string) control.Event {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "GET", ctl+"/v1/events", nil)
+	req.Header.Set("Last-Event-ID", "1")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ch := make(chan control.Event, 1024)
+	done := make(chan struct{})
+	go func() { defer close(done); readEvents(resp.Body, ch) }()
+	defer func() { cancel(); resp.Body.Close(); <-done }()
+	for {
+		select {
+		case e := <-ch:
+			if e.Type == typ {
+				return e
+			}
+		case <-ctx.Done():
+			t.Fatalf("no %s event in the replayed stream", typ)
+		}
 	}
 }
