@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -114,6 +115,9 @@ func TestFailoverWithFullStateDisk(t *testing.T) {
 	if st.State.Persisted {
 		t.Fatal("/v1/status says persisted with the disk full")
 	}
+	if code, out, _ := switchctl(t, ctlURL, "status"); code != 0 || !strings.Contains(out, "app: NOT PERSISTED") {
+		t.Fatalf("switchctl status (exit %d) does not say app is not persisted:\n%s", code, out)
+	}
 	// Retries count too, once a second.
 	eventually(t, "retries counted", 10*time.Second, func() bool {
 		n, _ := strconv.Atoi(metric(t, ctlURL, "switchd_state_persist_failures_total"))
@@ -132,6 +136,9 @@ func TestFailoverWithFullStateDisk(t *testing.T) {
 	api(t, "GET", ctlURL+"/v1/services/app", nil, &svc)
 	if svc.Persisted == nil || !*svc.Persisted {
 		t.Fatalf("persisted %v after freeing space", svc.Persisted)
+	}
+	if _, out, _ := switchctl(t, ctlURL, "status"); strings.Contains(out, "NOT PERSISTED") {
+		t.Fatalf("switchctl status after freeing space:\n%s", out)
 	}
 	_, f, err := state.Open(sd)
 	if err != nil {

@@ -65,9 +65,7 @@ func TestWatchIgnoresBusyNeighbour(t *testing.T) {
 	data, _ := os.ReadFile(cfgPath)
 	text := strings.Replace(string(data), fmt.Sprintf("upstreams = [%q]", addrOf(green)),
 		fmt.Sprintf("upstreams = [%q, %q]", addrOf(green), addrOf(green2)), 1)
-	if err := os.WriteFile(cfgPath, []byte(text), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	replaceFile(t, cfgPath, text)
 	if e := events.next(t, "reload", 5*time.Second); e.OK == nil || !*e.OK || e.Detail != "from file" {
 		t.Fatalf("reload event %+v", e)
 	}
