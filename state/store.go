@@ -112,7 +112,7 @@ func OpenWith(dir string, o Options) (*Store, File, error) {
 		// Before MkdirAll: the folder of an unmounted volume may be
 		// missing too, and creating it would only hide that.
 		if _, err := os.Lstat(s.path); errors.Is(err, fs.ErrNotExist) {
-			return nil, File{}, fmt.Errorf("state: %s does not exist; refusing to start every service on its initial colour (is the state volume mounted?): %w", s.path, ErrMissing)
+			return nil, File{}, s.missingError()
 		}
 	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
@@ -124,9 +124,13 @@ func OpenWith(dir string, o Options) (*Store, File, error) {
 	}
 	if s.missing && o.RefuseMissing {
 		// Gone between the check above and the read.
-		return nil, File{}, fmt.Errorf("state: %s does not exist; refusing to start every service on its initial colour (is the state volume mounted?): %w", s.path, ErrMissing)
+		return nil, File{}, s.missingError()
 	}
 	return s, f, nil
+}
+
+func (s *Store) missingError() error {
+	return fmt.Errorf("state: %s does not exist; refusing to start every service on its initial colour (is the state volume mounted?): %w", s.path, ErrMissing)
 }
 
 // Missing reports whether state.json did not exist when the Store was
