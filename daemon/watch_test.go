@@ -132,3 +132,38 @@ func TestReloadFileRestored(t *testing.T) {
 		t.Fatalf("status after restoring the file: %+v", r)
 	}
 }
+
+// TestWatchReloadsBusyConfigFile: a config file rewritten every 50 ms (a
+// generator stuck in a loop, a slow copy) is still reloaded, at most
+// settleMax after its first change, instead of waiting for a quiet 150 ms
+// that never comes.
+func TestWatchReloadsBusyConfigFile(t *testing.T) {
+	blue, green := colourBackend(t, "blue"), colourBackend(t, "green")
+	dir := t.TempDir()
+	cfgPath, _, ctlURL := procConfig(t, dir, addrOf(blue), addrOf(green))
+	original, _ := os.ReadFile(cfgPath)
+	startServing(t, cfgPath, ctlURL)
+	events := subscribe(t, ctlURL)
+
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		tick := time.NewTicker(50 * time.Millisecond)
+		defer tick.Stop()
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+				tmp := cfgPath + ".tmp"
+				if os.WriteFile(tmp, fmt.Appendf(original, "\n# write %d\n", i), 0o600) == nil {
+					_ = os.Rename(tmp, cfgPath)
+				}
+			}
+		}
+	})
+	defer func() { close(stop); wg.Wait() }()
+	if e := events.next(t, "reload", 5*time.Second); e.OK == nil || !*e.OK {
+		t.Fatalf("reload event %+v", e)
+	}
+}
