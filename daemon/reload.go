@@ -211,6 +211,7 @@ func restartOnly(a, b *config.Config) []string {
 		a.Server.UpstreamResponseTimeout != b.Server.UpstreamResponseTimeout || a.Server.UpstreamMaxIdle != b.Server.UpstreamMaxIdle)
 	check("control.listen", a.Control.Listen != b.Control.Listen)
 	check("state.dir", a.State.Dir != b.State.Dir)
+	check("state.on_missing", a.State.OnMissing != b.State.OnMissing)
 	check("log.format", a.Log.Format != b.Log.Format)
 	return out
 }
