@@ -105,6 +105,12 @@ type Log struct {
 type State struct {
 	// Dir holds state.json. Default "/var/lib/switchd".
 	Dir string `toml:"dir"`
+	// OnMissing is what start-up does when state.json does not exist:
+	// "start" every service on its initial colour, loudly (a first start),
+	// or "refuse" to start, for hosts whose state lives on a mounted volume
+	// (there a missing file means the volume is not mounted). Default
+	// "start".
+	OnMissing string `toml:"on_missing"`
 }
 
 // Service is one application behind switchd.

@@ -50,6 +50,7 @@ func applyDefaults(c *Config, set func(path string) bool) {
 	def("log.access_log", func() { c.Log.AccessLog = true })
 
 	def("state.dir", func() { c.State.Dir = DefaultStateDir })
+	def("state.on_missing", func() { c.State.OnMissing = "start" })
 
 	for i := range c.Services {
 		sv, p := &c.Services[i], elem("service", i)+"."

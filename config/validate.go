@@ -19,7 +19,7 @@ import (
 )
 
 // NotifyEvents are the event names a [[notify]] may list in events.
-var NotifyEvents = []string{"flip", "rollback", "guard", "failover", "guard_blocked", "health", "reload"}
+var NotifyEvents = []string{"flip", "rollback", "guard", "failover", "guard_blocked", "health", "reload", "startup", "state_persist"}
 
 var serviceName = regexp.MustCompile(`^[a-z0-9][a-z0-9_.-]{0,62}$`)
 
@@ -79,6 +79,9 @@ func validate(c *Config, s *scan) {
 	}
 	if c.State.Dir == "" {
 		v.add("state.dir", nil, "must not be empty")
+	}
+	if m := c.State.OnMissing; m != "start" && m != "refuse" {
+		v.add("state.on_missing", nil, `bad value %q (want "start" or "refuse")`, m)
 	}
 	v.services(c.Services)
 	v.tlsHosts(c) // after services: it needs their hosts normalised

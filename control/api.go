@@ -22,6 +22,10 @@ type (
 	Health        = api.Health
 	Event         = api.Event
 	LogLevel      = api.LogLevel
+	Status        = api.Status
+	ConfigStatus  = api.ConfigStatus
+	ReloadStatus  = api.ReloadStatus
+	StateStatus   = api.StateStatus
 )
 
 // The error codes; see package api.

@@ -39,6 +39,10 @@ type Options struct {
 	Events http.Handler
 	// Reload re-reads the config for POST /v1/reload; nil: 404.
 	Reload func(ctx context.Context) error
+	// Status describes switchd itself (config reloads, state.json) for
+	// GET /v1/status and the "switchd" object of GET /v1/services; nil:
+	// neither.
+	Status func() Status
 	// Version is reported by /healthz.
 	Version string
 	// Logger; nil: no logs.
@@ -87,6 +91,11 @@ func New(o Options) *Server {
 	if o.Reload != nil {
 		s.route("/v1/reload", "POST", RoleAdmin, s.reload)
 	}
+	if o.Status != nil {
+		s.route("/v1/status", "GET", RoleRead, func(w http.ResponseWriter, _ *http.Request) {
+			writeJSON(w, http.StatusOK, o.Status())
+		})
+	}
 	if o.Level != nil {
 		s.mux.HandleFunc("/v1/log/level", s.logLevel)
 	}
@@ -129,6 +138,10 @@ func (s *Server) list(w http.ResponseWriter, _ *http.Request) {
 		if v, ok := s.o.Board.View(name); ok {
 			out.Services = append(out.Services, s.status(v))
 		}
+	}
+	if s.o.Status != nil {
+		st := s.o.Status()
+		out.Switchd = &st
 	}
 	writeJSON(w, http.StatusOK, out)
 }

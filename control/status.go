@@ -14,7 +14,7 @@ func (s *Server) status(v switchboard.View) Service {
 	out := Service{
 		Name: v.Config.Name, Hosts: v.Config.Hosts, Active: rec.Active.String(), Previous: rec.Previous.String(),
 		Generation: rec.Generation, ChangedAt: rec.ChangedAt, ChangedBy: rec.ChangedBy, Reason: rec.Reason,
-		Detail: rec.Detail, Forced: rec.Forced, Pools: map[string]Pool{},
+		Detail: rec.Detail, Forced: rec.Forced, Pools: map[string]Pool{}, Persisted: &v.Persisted,
 	}
 	if out.Hosts == nil {
 		out.Hosts = []string{}

@@ -86,6 +86,8 @@ func (r *runner) status(ctx context.Context) error {
 			return nil
 		}
 		writeServices(r.stdout, list.Services)
+		writeUnsaved(r.stdout, list.Services)
+		writeDaemonStatus(r.stdout, list.Switchd)
 		return nil
 	}
 	name := r.inv.args[0]
@@ -104,6 +106,7 @@ func (r *runner) status(ctx context.Context) error {
 	if s.Guard != nil {
 		fmt.Fprintln(r.stdout, guardLine(s.Guard, time.Now()))
 	}
+	writeUnsaved(r.stdout, []api.Service{s})
 	return nil
 }
 

@@ -63,12 +63,19 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if *demo {
 		return runDemo(ctx, stderr)
 	}
-	cfg, err := config.Load(*path)
+	// The bytes go to Run too, so that the file watch knows what runs and
+	// does not reload the same file once after start.
+	data, err := os.ReadFile(*path)
+	if err != nil {
+		fmt.Fprintf(stderr, "switchd: read config: %v\n", err)
+		return 1
+	}
+	cfg, err := config.Parse(data, *path)
 	if err != nil {
 		fmt.Fprintf(stderr, "switchd: %v\n", err)
 		return 1
 	}
-	if err := Run(ctx, Options{Config: cfg, Version: Version}); err != nil {
+	if err := Run(ctx, Options{Config: cfg, ConfigData: data, Version: Version}); err != nil {
 		fmt.Fprintf(stderr, "switchd: %v\n", err)
 		return 1
 	}

@@ -32,6 +32,9 @@ func (l eventsListener) Changed(c switchboard.Change) {
 	}
 	l.d.published(control.Event{Type: typ, Service: c.Service, From: c.From.String(), To: c.To.String(),
 		Generation: c.Generation, Actor: c.Actor, Forced: c.Forced, Detail: c.Detail, Time: c.At})
+	if c.Unsaved {
+		l.d.published(unsavedEvent(c))
+	}
 }
 
 // guardEvents publishes guard_blocked notices.

@@ -1,18 +1,15 @@
 package daemon
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"slices"
 	"syscall"
 	"time"
 
-	"github.com/fsnotify/fsnotify"
 	"go.uber.org/zap"
 
 	"switchd/config"
@@ -47,6 +44,33 @@ func (d *daemon) reloadLoop(ctx context.Context) {
 	}
 }
 
+// reloadResult is the outcome of the last reload, for GET /v1/status.
+type reloadResult struct {
+	ok          bool
+	at          time.Time // of the last attempt (start-up counts as one)
+	source      string    // "start", "signal", "file", "api"
+	err         string    // why it failed; "" when ok
+	lastSuccess time.Time
+}
+
+func (d *daemon) setReloadResult(source string, err error) {
+	now := time.Now().UTC()
+	d.reloadMu.Lock()
+	defer d.reloadMu.Unlock()
+	d.lastReload.ok, d.lastReload.at, d.lastReload.source, d.lastReload.err = err == nil, now, source, ""
+	if err != nil {
+		d.lastReload.err = err.Error()
+	} else {
+		d.lastReload.lastSuccess = now
+	}
+}
+
+func (d *daemon) reloadResult() reloadResult {
+	d.reloadMu.Lock()
+	defer d.reloadMu.Unlock()
+	return d.lastReload
+}
+
 // requestReload hands a reload to the loop and waits for its outcome.
 func (d *daemon) requestReload(ctx context.Context, source string) error {
 	reply := make(chan error, 1)
@@ -69,6 +93,7 @@ func (d *daemon) requestReload(ctx context.Context, source string) error {
 func (d *daemon) reload(source string) error {
 	err := d.applyFile()
 	ok := err == nil
+	d.setReloadResult(source, err)
 	if ok {
 		d.metrics.ReloadOK.Set(1)
 		d.metrics.ReloadTime.SetToCurrentTime()
@@ -186,64 +211,7 @@ func restartOnly(a, b *config.Config) []string {
 		a.Server.UpstreamResponseTimeout != b.Server.UpstreamResponseTimeout || a.Server.UpstreamMaxIdle != b.Server.UpstreamMaxIdle)
 	check("control.listen", a.Control.Listen != b.Control.Listen)
 	check("state.dir", a.State.Dir != b.State.Dir)
+	check("state.on_missing", a.State.OnMissing != b.State.OnMissing)
 	check("log.format", a.Log.Format != b.Log.Format)
 	return out
-}
-
-// watchFile reloads when the config file changes. It watches the folder,
-// not the file: editors replace the file by renaming over it, and
-// Kubernetes-style deploys swap a symlink, both of which a watch on the old
-// inode would miss. Events are debounced, and a reload happens only when the
-// bytes differ from the running config.
-func (d *daemon) watchFile(ctx context.Context) error {
-	w, err := fsnotify.NewWatcher()
-	if err != nil {
-		return fmt.Errorf("watching %s: %w", d.cfgPath, err)
-	}
-	dirs := map[string]bool{filepath.Dir(d.cfgPath): true}
-	if real, err := filepath.EvalSymlinks(d.cfgPath); err == nil {
-		dirs[filepath.Dir(real)] = true
-	}
-	for dir := range dirs {
-		if err := w.Add(dir); err != nil {
-			w.Close()
-			return fmt.Errorf("watching %s: %w", dir, err)
-		}
-	}
-	d.wg.Add(1)
-	go func() {
-		defer d.wg.Done()
-		defer w.Close()
-		const settle = 150 * time.Millisecond
-		timer := time.NewTimer(time.Hour)
-		timer.Stop()
-		defer timer.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case _, ok := <-w.Events:
-				if !ok {
-					return
-				}
-				timer.Reset(settle)
-			case err, ok := <-w.Errors:
-				if !ok {
-					return
-				}
-				d.log.Warn("config watch error", zap.Error(err))
-			case <-timer.C:
-				data, err := os.ReadFile(d.cfgPath)
-				if err != nil || bytes.Equal(data, d.loadedData()) {
-					continue // mid-replace, or nothing changed
-				}
-				select {
-				case d.reloads <- reloadReq{source: "file"}:
-				case <-ctx.Done():
-					return
-				}
-			}
-		}
-	}()
-	return nil
 }

@@ -121,6 +121,9 @@ type daemon struct {
 	dataMu  sync.Mutex
 	cfgData []byte // the bytes of the running config file
 
+	reloadMu   sync.Mutex
+	lastReload reloadResult
+
 	store    *state.Store
 	metrics  *metrics.Metrics
 	monitor  *health.Monitor
@@ -197,7 +200,7 @@ func (d *daemon) swapNotifier(n *notify.Notifier) {
 
 func (d *daemon) start(ctx context.Context, o Options) error {
 	cfg := d.cfg
-	store, file, err := state.Open(cfg.State.Dir)
+	store, file, err := openState(cfg.State)
 	if err != nil {
 		return err
 	}
@@ -207,7 +210,9 @@ func (d *daemon) start(ctx context.Context, o Options) error {
 	d.metrics.Declare(cfg.Services)
 	d.metrics.ReloadOK.Set(1)
 	d.metrics.ReloadTime.SetToCurrentTime()
+	d.setReloadResult("start", nil)
 	d.setNotify(cfg.Notify)
+	d.stateMissing()
 
 	d.monitor = health.NewMonitor(health.Options{Logger: d.log.Named("health"), Metrics: d.metrics, Observer: healthEvents{d}})
 	if err := d.monitor.Sync(cfg.Services); err != nil {
@@ -218,7 +223,7 @@ func (d *daemon) start(ctx context.Context, o Options) error {
 	d.guard = guard.New(guard.Options{Logger: d.log.Named("guard"), Events: guardEvents{d}})
 	d.configureGuard(cfg)
 	d.board, err = switchboard.New(cfg, switchboard.Options{
-		Store: store, State: file, Targets: d.monitor, Logger: d.log.Named("switchboard"),
+		Store: store, State: file, Targets: d.monitor, Logger: d.log.Named("switchboard"), Persistence: persistence{d},
 		Transport: proxy.TransportOptions{
 			DialTimeout:           cfg.Server.UpstreamDialTimeout.D(),
 			ResponseHeaderTimeout: cfg.Server.UpstreamResponseTimeout.D(),
@@ -237,6 +242,8 @@ func (d *daemon) start(ctx context.Context, o Options) error {
 	d.board.Announce()
 	d.wg.Add(1)
 	go func() { defer d.wg.Done(); d.guard.Run(ctx, d.board) }()
+	d.wg.Add(1)
+	go func() { defer d.wg.Done(); d.board.RetryPersist(ctx, time.Second) }()
 
 	if err := d.openListeners(ctx, o); err != nil {
 		return err
@@ -254,6 +261,7 @@ func (d *daemon) start(ctx context.Context, o Options) error {
 		Board: d.board, Guard: guardView{d.guard, d.board}, Events: d.broker, Version: d.version, Logger: d.log.Named("control"),
 		Metrics: promhttp.HandlerFor(gathererWithSample(d.metrics, d.board), promhttp.HandlerOpts{}),
 		Reload:  func(rctx context.Context) error { return d.requestReload(rctx, "api") },
+		Status:  d.status,
 	})
 	controlCtx, cancel := context.WithCancel(context.Background())
 	d.controlCancel = cancel

@@ -40,6 +40,9 @@ type Metrics struct {
 	ReloadTime      prometheus.Gauge
 	BuildInfo       *prometheus.GaugeVec // version, goversion
 	NotifyDropped   prometheus.Counter
+	// StatePersistFailures counts failed writes of state.json (a change's
+	// and each retry's), so a full disk shows before a restart loses state.
+	StatePersistFailures prometheus.Counter
 }
 
 // New creates the collectors and registers them, with the Go and process
@@ -86,6 +89,9 @@ func New(reg *prometheus.Registry, version string) *Metrics {
 	reg.MustRegister(m.Requests, m.RequestDuration, m.Inflight, m.ActiveColor, m.Generation, m.Flips,
 		m.UpstreamHealthy, m.HealthChecks, m.PoolPanic, m.GuardTrips, m.ReloadOK, m.ReloadTime, m.BuildInfo, m.NotifyDropped,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m.StatePersistFailures = prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "state_persist_failures_total",
+		Help: "Failed writes of state.json: refused changes, automatic reverts held in memory only, and each retry of those (every second)."})
+	reg.MustRegister(m.StatePersistFailures)
 	m.BuildInfo.WithLabelValues(version, runtime.Version()).Set(1)
 	return m
 }

@@ -25,6 +25,13 @@ import (
 // Version is the state.json format this package reads and writes.
 const Version = 1
 
+// MaxGeneration is the largest generation a state file may hold: 2^53, the
+// largest integer every JSON client (JavaScript, jq) reads exactly. Above it
+// a client's expect_generation could round to a neighbour, and at 2^64-1 the
+// next flip would wrap to 0 and reopen generations already handed out (an
+// expect_generation taken long ago would match again: the ABA problem).
+const MaxGeneration = 1 << 53
+
 // Record is the persisted state of one service. The zero Record is not valid:
 // Active must be Blue or Green and Reason must be set.
 type Record struct {
@@ -35,6 +42,7 @@ type Record struct {
 	// equal to Active.
 	Previous config.Color `json:"previous,omitempty"`
 	// Generation counts changes; zero means no change has been recorded.
+	// At most MaxGeneration.
 	Generation uint64 `json:"generation"`
 	// ChangedAt is when Active was last set; the zero time means unknown.
 	ChangedAt time.Time `json:"changed_at"`
@@ -215,6 +223,8 @@ func (r Record) check() error {
 		return fmt.Errorf("previous colour %q is the same as active", r.Previous)
 	case r.Reason == "":
 		return errors.New("empty reason")
+	case r.Generation > MaxGeneration:
+		return fmt.Errorf("generation %d is above 2^53 (%d), the largest that JSON clients read exactly", r.Generation, uint64(MaxGeneration))
 	case r.ChangedAt.Year() < 0 || r.ChangedAt.Year() > 9999:
 		// JSON (RFC 3339) has four-digit years; say so before encoding/json does.
 		return fmt.Errorf("changed_at year %d is outside 0-9999", r.ChangedAt.Year())

@@ -160,9 +160,9 @@ func TestDecodeAccepts(t *testing.T) {
 			}}},
 		},
 		{
-			name: "large generation",
-			in:   `{"services":{"app":{"active":"blue","reason":"guard","generation":18446744073709551615}}}`,
-			want: File{Version: 1, Services: map[string]Record{"app": {Active: config.Blue, Reason: "guard", Generation: 1<<64 - 1}}},
+			name: "largest generation",
+			in:   `{"services":{"app":{"active":"blue","reason":"guard","generation":9007199254740992}}}`,
+			want: File{Version: 1, Services: map[string]Record{"app": {Active: config.Blue, Reason: "guard", Generation: 1 << 53}}},
 		},
 	}
 	for _, tt := range tests {
@@ -206,6 +206,10 @@ func TestDecodeRejects(t *testing.T) {
 			`service "app": field "generation": got string, want a non-negative integer`},
 		{"generation negative", `{"services":{"app":{"active":"blue","reason":"manual","generation":-1}}}`,
 			`service "app": field "generation": got number -1, want a non-negative integer`},
+		{"generation 2^53+1", `{"services":{"app":{"active":"blue","reason":"manual","generation":9007199254740993}}}`,
+			`service "app": generation 9007199254740993 is above 2^53 (9007199254740992), the largest that JSON clients read exactly`},
+		{"generation 2^64-1", `{"services":{"app":{"active":"blue","reason":"manual","generation":18446744073709551615}}}`,
+			`service "app": generation 18446744073709551615 is above 2^53 (9007199254740992), the largest that JSON clients read exactly`},
 		{"generation too big", `{"services":{"app":{"active":"blue","reason":"manual","generation":18446744073709551616}}}`,
 			`service "app": field "generation": got number 18446744073709551616, want a non-negative integer`},
 		{"forced string", `{"services":{"app":{"active":"blue","reason":"manual","forced":"yes"}}}`,
@@ -259,6 +263,8 @@ func TestEncodeRejects(t *testing.T) {
 		{"out of range previous", rec(func(r *Record) { r.Previous = 9 }), `service "app": bad previous colour "Color(9)"`},
 		{"previous is active", rec(func(r *Record) { r.Previous = config.Blue }), `service "app": previous colour "blue" is the same as active`},
 		{"no reason", rec(func(r *Record) { r.Reason = "" }), `service "app": empty reason`},
+		{"generation 2^53+1", rec(func(r *Record) { r.Generation = 1<<53 + 1 }),
+			`service "app": generation 9007199254740993 is above 2^53 (9007199254740992), the largest that JSON clients read exactly`},
 		{"year 10000", rec(func(r *Record) { r.ChangedAt = time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC) }),
 			`service "app": changed_at year 10000 is outside 0-9999`},
 	}

@@ -1,7 +1,6 @@
 package switchboard
 
 import (
-	"errors"
 	"time"
 
 	"go.uber.org/zap"
@@ -75,9 +74,7 @@ func (b *Board) Apply(cfg *config.Config) error {
 		}
 	}
 	if added {
-		if err := b.opts.Store.Save(file); errors.Is(err, state.ErrNotDurable) {
-			b.log.Error("state saved, but it may not survive a power loss", zap.Error(err))
-		} else if err != nil {
+		if err := b.save(file); err != nil {
 			return err
 		}
 		b.file = file

@@ -1,7 +1,6 @@
 package switchboard
 
 import (
-	"errors"
 	"fmt"
 	"net/http"
 	"sync"
@@ -50,6 +49,10 @@ type Change struct {
 	Changed bool
 	// Startup marks the announcement of the restored state at start-up.
 	Startup bool
+	// Unsaved is true for a revert that went ahead while state.json could
+	// not be written: it holds in memory only, and the board keeps trying
+	// to save it (RetryPersist).
+	Unsaved bool
 }
 
 // Options configure a Board.
@@ -68,6 +71,9 @@ type Options struct {
 	Observer func(service string) proxy.Observer
 	// Logger gets one line per change. Nil: no logs.
 	Logger *zap.Logger
+	// Persistence hears of failed writes of state.json and of the first
+	// write that succeeds after them. Nil: nobody.
+	Persistence Persistence
 }
 
 // Board owns the active colour of every service. Create it with New.
@@ -87,6 +93,9 @@ type Board struct {
 	order     []string
 	upstreams map[string]*proxy.Upstream // by service + "\x00" + address
 	listeners []Listener
+	// unsaved names the services whose record in file is not yet in
+	// state.json: automatic reverts made while it could not be written.
+	unsaved map[string]bool
 }
 
 type entry struct {
@@ -105,6 +114,7 @@ func New(cfg *config.Config, o Options) (*Board, error) {
 		file:      state.File{Version: 1, Services: map[string]state.Record{}},
 		services:  map[string]*entry{},
 		upstreams: map[string]*proxy.Upstream{},
+		unsaved:   map[string]bool{},
 	}
 	for name, rec := range o.State.Services {
 		b.file.Services[name] = rec
@@ -137,9 +147,7 @@ func New(cfg *config.Config, o Options) (*Board, error) {
 	if missing {
 		// Written now so that state.json says what is routed from the first
 		// request on, and a state dir that cannot be written fails at start.
-		if err := o.Store.Save(b.file); errors.Is(err, state.ErrNotDurable) {
-			b.log.Error("state saved, but it may not survive a power loss", zap.Error(err))
-		} else if err != nil {
+		if err := b.save(b.file); err != nil {
 			return nil, err
 		}
 	}
@@ -242,6 +250,10 @@ type View struct {
 	Config  config.Service
 	Record  state.Record
 	Service *proxy.Service
+	// Persisted is false while Record is held in memory only: an automatic
+	// revert made while state.json could not be written (the board keeps
+	// trying, see RetryPersist).
+	Persisted bool
 }
 
 // View returns the service called name.
@@ -252,7 +264,7 @@ func (b *Board) View(name string) (View, bool) {
 	if !ok {
 		return View{}, false
 	}
-	return View{Config: e.cfg, Record: b.file.Services[name], Service: e.svc}, true
+	return View{Config: e.cfg, Record: b.file.Services[name], Service: e.svc, Persisted: !b.unsaved[name]}, true
 }
 
 // Names returns the configured services in config order.

@@ -1,7 +1,6 @@
 package switchboard
 
 import (
-	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -30,17 +29,17 @@ type Request struct {
 
 // Flip makes the idle colour active.
 func (b *Board) Flip(name string, r Request) (Change, error) {
-	return b.change(name, r, Manual, func(cur state.Record) (config.Color, error) { return cur.Active.Other(), nil })
+	return b.change(name, r, Manual, false, func(cur state.Record) (config.Color, error) { return cur.Active.Other(), nil })
 }
 
 // Activate makes c active; activating the active colour changes nothing.
 func (b *Board) Activate(name string, c config.Color, r Request) (Change, error) {
-	return b.change(name, r, Manual, func(state.Record) (config.Color, error) { return c, nil })
+	return b.change(name, r, Manual, false, func(state.Record) (config.Color, error) { return c, nil })
 }
 
 // Rollback makes the previous colour active again.
 func (b *Board) Rollback(name string, r Request) (Change, error) {
-	return b.change(name, r, Rollback, func(cur state.Record) (config.Color, error) {
+	return b.change(name, r, Rollback, false, func(cur state.Record) (config.Color, error) {
 		if !cur.Previous.Valid() {
 			return config.NoColor, refuse(ErrNoPrevious, fmt.Sprintf("%s: no previous colour to roll back to", name))
 		}
@@ -50,12 +49,20 @@ func (b *Board) Rollback(name string, r Request) (Change, error) {
 
 // Revert is the guard's way back: it makes to active if from still is, and
 // only when to passes the gate (never forced). reason is Guard or Failover.
+//
+// Unlike an operator's change, a revert goes ahead when state.json cannot
+// be written (a full disk): it rescues traffic from a failing colour, and
+// nobody is there to retry it. The change is then held in memory only
+// (Change.Unsaved, View.Persisted false) until a later write succeeds;
+// a restart before that comes back on the colour state.json still names.
 func (b *Board) Revert(name string, from, to config.Color, reason Reason, detail string) (Change, error) {
-	return b.change(name, Request{Expect: from, Actor: "guard", Detail: detail}, reason,
+	return b.change(name, Request{Expect: from, Actor: "guard", Detail: detail}, reason, true,
 		func(state.Record) (config.Color, error) { return to, nil })
 }
 
-func (b *Board) change(name string, r Request, reason Reason, target func(state.Record) (config.Color, error)) (Change, error) {
+// change makes target's colour active. inMemory lets it go ahead when
+// state.json cannot be written; otherwise nothing changes then.
+func (b *Board) change(name string, r Request, reason Reason, inMemory bool, target func(state.Record) (config.Color, error)) (Change, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	e, ok := b.services[name]
@@ -80,6 +87,9 @@ func (b *Board) change(name string, r Request, reason Reason, target func(state.
 		return Change{Service: name, From: cur.Active, To: cur.Active, Generation: cur.Generation,
 			Reason: Reason(cur.Reason), Actor: cur.ChangedBy, Detail: cur.Detail, At: cur.ChangedAt}, nil
 	}
+	if cur.Generation >= state.MaxGeneration {
+		return Change{}, refuse(ErrPersist, fmt.Sprintf("%s: generation %d is the largest state.json keeps (2^53); nothing changed", name, cur.Generation))
+	}
 	snap := e.svc.Snapshot()
 	if err := gate(name, e.cfg, snap.Pool(to), r.Force); err != nil {
 		return Change{}, err
@@ -94,10 +104,15 @@ func (b *Board) change(name string, r Request, reason Reason, target func(state.
 		file.Services[k] = v
 	}
 	file.Services[name] = next
-	if err := b.opts.Store.Save(file); errors.Is(err, state.ErrNotDurable) {
-		// state.json already says `to`: go on, so that memory, traffic and
-		// what a restart reads agree.
-		b.log.Error("state saved, but it may not survive a power loss", zap.String("service", name), zap.Error(err))
+	// A save that is in place but not fsynced counts as saved (b.save):
+	// state.json already says `to`, so memory, traffic and what a restart
+	// reads agree.
+	unsaved := false
+	if err := b.save(file); err != nil && inMemory {
+		unsaved = true
+		b.unsaved[name] = true
+		b.log.Error("state not saved; reverting in memory only, retrying until state.json can be written",
+			zap.String("service", name), zap.Stringer("to", to), zap.Error(err))
 	} else if err != nil {
 		b.log.Error("state not saved; nothing changed", zap.String("service", name), zap.Error(err))
 		return Change{}, refuse(ErrPersist, fmt.Sprintf("%s: %v; nothing changed", name, err))
@@ -107,7 +122,7 @@ func (b *Board) change(name string, r Request, reason Reason, target func(state.
 	e.svc.Retire(cur.Active, snap.DrainTimeout)
 
 	c := Change{Service: name, From: cur.Active, To: to, Generation: next.Generation, Reason: reason,
-		Actor: r.Actor, Detail: r.Detail, Forced: r.Force, At: now, Changed: true}
+		Actor: r.Actor, Detail: r.Detail, Forced: r.Force, At: now, Changed: true, Unsaved: unsaved}
 	b.logChange(c)
 	b.tell(c)
 	return c, nil

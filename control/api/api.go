@@ -60,6 +60,9 @@ type ChangeResult struct {
 // ServiceList answers GET /v1/services.
 type ServiceList struct {
 	Services []Service `json:"services"`
+	// Switchd is switchd's own state, as GET /v1/status answers it; nil
+	// only from a switchd too old to send it.
+	Switchd *Status `json:"switchd,omitempty"`
 }
 
 // Service is one service's state, as SPEC.md fixes its field names.
@@ -76,6 +79,11 @@ type Service struct {
 	Forced     bool            `json:"forced,omitempty"`
 	Pools      map[string]Pool `json:"pools"`
 	Guard      *GuardStatus    `json:"guard,omitempty"`
+	// Persisted is false while the service's state is held in memory only
+	// (an automatic revert made while state.json could not be written;
+	// switchd retries every second). Always sent by switchd; nil only from
+	// a switchd too old to tell.
+	Persisted *bool `json:"persisted,omitempty"`
 }
 
 // Pool is one colour's upstreams.
@@ -161,7 +169,7 @@ type Health struct {
 type Event struct {
 	ID      uint64    `json:"id"`
 	Time    time.Time `json:"time"`
-	Type    string    `json:"type"` // flip | rollback | guard | failover | guard_blocked | health | reload
+	Type    string    `json:"type"` // flip | rollback | guard | failover | guard_blocked | health | reload | startup | state_persist
 	Service string    `json:"service,omitempty"`
 	// Changes of the active colour.
 	From       string `json:"from,omitempty"`
