@@ -44,7 +44,12 @@ func TestMonitorKilledUpstream(t *testing.T) {
 		t.Errorf("killed upstream down after %v, want within %v", took, max)
 	}
 
+	// The observer hears of a transition just after the target's state
+	// changed: give it a moment.
 	trs := rec.of(up.addr())
+	for deadline := time.Now().Add(2 * time.Second); len(trs) < 2 && time.Now().Before(deadline); trs = rec.of(up.addr()) {
+		time.Sleep(5 * time.Millisecond)
+	}
 	if len(trs) != 2 || trs[0].To != Up || trs[1].To != Down || trs[1].Passive || trs[1].Color != config.Blue {
 		t.Fatalf("transitions %+v, want unknown→up→down", trs)
 	}
