@@ -54,7 +54,8 @@ func FuzzChangeRequest(f *testing.F) {
 
 	f.Fuzz(func(t *testing.T, body []byte) {
 		before, _ := board.View("app")
-		req := httptest.NewRequest("POST", "/v1/services/app/flip", bytes.NewReader(body))
+		req := httptest.NewRequest("POST", "http://127.0.0.1:9180/v1/services/app/flip", bytes.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
 		rec := httptest.NewRecorder()
 		h.ServeHTTP(rec, req)
 		after, _ := board.View("app")
