@@ -16,6 +16,8 @@ import (
 	"strings"
 	"time"
 	"unicode"
+
+	"switchd/metrics"
 )
 
 // Role is what a token may do; each role includes the ones below it.
@@ -188,7 +190,7 @@ func (s *Server) checkToken(w http.ResponseWriter, r *http.Request, toks *Tokens
 	src := sourceKey(r.RemoteAddr)
 	now := s.now()
 	if wait, blocked := s.limiter.blocked(src, now); blocked {
-		s.authFailed("rate_limited")
+		s.authFailed(metrics.AuthRateLimited)
 		w.Header().Set("Retry-After", strconv.Itoa(int(max(time.Second, wait.Round(time.Second))/time.Second)))
 		writeError(w, http.StatusTooManyRequests, CodeTooManyRequests, "too many failed authentications from this address; try again later")
 		return Token{}, false
@@ -196,7 +198,7 @@ func (s *Server) checkToken(w http.ResponseWriter, r *http.Request, toks *Tokens
 	secret, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 	if !ok || secret == "" {
 		s.limiter.failed(src, now)
-		s.authFailed("missing")
+		s.authFailed(metrics.AuthMissing)
 		w.Header().Set("WWW-Authenticate", `Bearer realm="switchd"`)
 		writeError(w, http.StatusUnauthorized, CodeUnauthorized, "a token is needed: Authorization: Bearer <token>")
 		return Token{}, false
@@ -204,16 +206,13 @@ func (s *Server) checkToken(w http.ResponseWriter, r *http.Request, toks *Tokens
 	tok, ok := toks.lookup(secret)
 	if !ok {
 		s.limiter.failed(src, now)
-		s.authFailed("invalid")
+		s.authFailed(metrics.AuthInvalid)
 		w.Header().Set("WWW-Authenticate", `Bearer realm="switchd", error="invalid_token"`)
 		writeError(w, http.StatusUnauthorized, CodeUnauthorized, "unknown token")
 		return Token{}, false
 	}
 	return tok, true
 }
-
-// AuthFailureReasons are the reasons Options.AuthFailed is called with.
-var AuthFailureReasons = [...]string{"missing", "invalid", "rate_limited"}
 
 func (s *Server) authFailed(reason string) {
 	if s.o.AuthFailed != nil {

@@ -60,7 +60,7 @@ type Options struct {
 	// /healthz and /metrics only.
 	ClientCertRole Role
 	// AuthFailed is called once per failed authentication with one of
-	// AuthFailureReasons; nil: not counted.
+	// metrics.AuthFailureReasons; nil: not counted.
 	AuthFailed func(reason string)
 }
 

@@ -71,7 +71,12 @@ func (r *runner) printJSON(data []byte) {
 		buf.Write(bytes.TrimSpace(data))
 	}
 	buf.WriteByte('\n')
-	r.stdout.Write(buf.Bytes())
+	r.stdout.Write(jsonSafe(buf.Bytes()))
+}
+
+// println prints one line of human output, sanitized.
+func (r *runner) println(line string) {
+	fmt.Fprintln(r.stdout, sanitize(line))
 }
 
 func (r *runner) status(ctx context.Context) error {
@@ -102,7 +107,7 @@ func (r *runner) status(ctx context.Context) error {
 	writeServices(r.stdout, []api.Service{s})
 	writeUpstreams(r.stdout, s)
 	if s.Guard != nil {
-		fmt.Fprintln(r.stdout, guardLine(s.Guard, time.Now()))
+		r.println(guardLine(s.Guard, time.Now()))
 	}
 	return nil
 }
@@ -143,14 +148,14 @@ func (r *runner) change(ctx context.Context) error {
 		if r.inv.json {
 			r.printJSON(changeJSON)
 		} else {
-			fmt.Fprintln(r.stdout, formatChange(name, res))
+			r.println(formatChange(name, res))
 		}
 		return nil
 	}
 
 	// Say what happened before the wait, which may take a minute.
 	if !r.inv.json {
-		fmt.Fprintln(r.stdout, formatChange(name, res))
+		r.println(formatChange(name, res))
 	}
 	waitJSON, w, err := r.waitUntil(ctx, name, "stable")
 	if err != nil {
@@ -161,7 +166,7 @@ func (r *runner) change(ctx context.Context) error {
 		r.printJSON(fmt.Appendf(nil, `{"change":%s,"wait":%s}`, bytes.TrimSpace(changeJSON), bytes.TrimSpace(waitJSON)))
 		return nil
 	}
-	fmt.Fprintln(r.stdout, formatReached(name, "stable", w))
+	r.println(formatReached(name, "stable", w))
 	return nil
 }
 
@@ -179,7 +184,7 @@ func (r *runner) wait(ctx context.Context) error {
 		r.printJSON(data)
 		return nil
 	}
-	fmt.Fprintln(r.stdout, formatReached(name, until, w))
+	r.println(formatReached(name, until, w))
 	return nil
 }
 
@@ -262,7 +267,7 @@ func (r *runner) reload(ctx context.Context) error {
 		r.printJSON(data)
 		return nil
 	}
-	fmt.Fprintln(r.stdout, "configuration reloaded")
+	r.println("configuration reloaded")
 	return nil
 }
 
@@ -281,6 +286,6 @@ func (r *runner) logLevel(ctx context.Context) error {
 		r.printJSON(data)
 		return nil
 	}
-	fmt.Fprintf(r.stdout, "log level: %s\n", res.Level)
+	r.println("log level: " + res.Level)
 	return nil
 }
