@@ -372,8 +372,9 @@ func (s *Server) logLevel(w http.ResponseWriter, r *http.Request) {
 			writeError(w, http.StatusBadRequest, CodeBadRequest, fmt.Sprintf("level: bad level %q (want debug, info, warn or error)", req.Level))
 			return
 		}
+		rec := auditOf(r)
+		rec.from, rec.to = s.o.Level.Level().String(), lvl.String()
 		s.o.Level.SetLevel(lvl)
-		auditOf(r).to = lvl.String()
 		s.o.Logger.Info("log level changed", zap.Stringer("level", lvl), zap.String("actor", actor(r)))
 	}
 	writeJSON(w, http.StatusOK, LogLevel{Level: s.o.Level.Level().String()})
