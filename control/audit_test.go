@@ -54,6 +54,8 @@ func TestAuditLines(t *testing.T) {
 			want{"action": "flip", "result": CodeUnsupportedMediaType}},
 		{"origin", "GET", "/v1/services", "", as(viewer, "Origin", "https://evil.example"), 403,
 			want{"action": "read", "path": "/v1/services", "result": CodeForbiddenOrigin}},
+		{"foreign host flip", "POST", "/v1/services/app/flip", `{"force":true}`, as(deployer, "Host", "evil.example"), 403,
+			want{"action": "flip", "service": "app", "actor": "anonymous", "result": CodeForbiddenOrigin}},
 		{"read ok", "GET", "/v1/services/app", "", as(viewer), 200, nil},
 		{"read 401", "GET", "/v1/services/app", "", nil, 401, want{"action": "read", "result": CodeUnauthorized}},
 		{"reload", "POST", "/v1/reload", "", as(deployer), 403, want{"actor": "deployer", "action": "reload", "result": CodeForbidden}},

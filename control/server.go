@@ -70,6 +70,7 @@ type Server struct {
 	mux     *http.ServeMux
 	tokens  atomic.Pointer[Tokens]
 	audit   *zap.Logger
+	actions map[string]string // route pattern → audit action of a mutation
 	limiter *failLimiter
 	now     func() time.Time
 }
@@ -85,7 +86,7 @@ func New(o Options) *Server {
 	if o.Logger == nil {
 		o.Logger = zap.NewNop()
 	}
-	s := &Server{o: o, mux: http.NewServeMux(), audit: auditLogger(o.Logger),
+	s := &Server{o: o, mux: http.NewServeMux(), audit: auditLogger(o.Logger), actions: map[string]string{},
 		limiter: newFailLimiter(failEvery, failBurst, maxSources), now: time.Now}
 	s.tokens.Store(o.Tokens)
 	s.route("/healthz", "GET", RoleNone, "", s.healthz)
@@ -105,6 +106,7 @@ func New(o Options) *Server {
 		s.route("/v1/reload", "POST", RoleAdmin, "reload", s.reload)
 	}
 	if o.Level != nil {
+		s.actions["/v1/log/level"] = "log_level"
 		s.mux.HandleFunc("/v1/log/level", s.logLevel)
 	}
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
@@ -124,10 +126,28 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	sw := &statusWriter{ResponseWriter: w}
 	defer s.writeAudit(r, rec, sw)
 	if status, code, msg := s.edgeRefusal(r); status != 0 {
+		// Name in the audit line what the request would have done.
+		if _, pattern := s.mux.Handler(r); pattern != "" {
+			rec.service = pathValue(pattern, r.URL.Path, "{name}")
+			if mutating(r.Method) {
+				rec.action = s.actions[pattern]
+			}
+		}
 		writeError(sw, status, code, msg)
 		return
 	}
 	s.mux.ServeHTTP(sw, r)
+}
+
+// pathValue is the segment of path where pattern has wildcard, "" if none.
+func pathValue(pattern, path, wildcard string) string {
+	ps, segs := strings.Split(pattern, "/"), strings.Split(path, "/")
+	for i, p := range ps {
+		if p == wildcard && i < len(segs) {
+			return segs[i]
+		}
+	}
+	return ""
 }
 
 // SetTokens replaces the credentials (on reload); nil turns authentication off.
@@ -137,6 +157,7 @@ func (s *Server) SetTokens(t *Tokens) { s.tokens.Store(t) }
 // 405, so that a mutation can never happen through GET. action names a
 // mutation in the audit log ("" for reads).
 func (s *Server) route(pattern, method string, need Role, action string, h http.HandlerFunc) {
+	s.actions[pattern] = action
 	s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != method && !(method == "GET" && r.Method == "HEAD") {
 			w.Header().Set("Allow", method)
