@@ -87,8 +87,24 @@ type Control struct {
 	// Listen is host:port or "unix:/path". Default "127.0.0.1:9180".
 	Listen string `toml:"listen"`
 	// TokensFile holds API tokens; required when Listen is neither loopback nor
-	// a unix socket. Default "" (no authentication on loopback).
+	// a unix socket, unless ClientCA is set. Default "" (no authentication on
+	// loopback).
 	TokensFile string `toml:"tokens_file"`
+	// TLSCert and TLSKey, set together, serve the API over TLS (TCP only).
+	// Default "": plain HTTP.
+	TLSCert string `toml:"tls_cert"`
+	TLSKey  string `toml:"tls_key"`
+	// ClientCA, a PEM file of CA certificates, makes every connection present
+	// a client certificate signed by one of them; needs TLSCert. The
+	// certificate's name (Common Name) is then the actor. Default "": none asked.
+	ClientCA string `toml:"client_ca"`
+	// ClientCertRole is the role of a client certificate whose name has no
+	// line in TokensFile: "read", "operate" or "admin". Default "read".
+	ClientCertRole string `toml:"client_cert_role"`
+	// Hosts are more names (no port) that requests may carry as Host, besides
+	// localhost, loopback IPs and the IP a connection arrived at: the DNS name
+	// Prometheus scrapes or switchctl's --addr uses. Default none.
+	Hosts []string `toml:"hosts"`
 }
 
 // Log configures logging.

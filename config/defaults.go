@@ -44,6 +44,7 @@ func applyDefaults(c *Config, set func(path string) bool) {
 	def("tls.redirect_http", func() { c.TLS.RedirectHTTP = true })
 
 	def("control.listen", func() { c.Control.Listen = DefaultControlListen })
+	def("control.client_cert_role", func() { c.Control.ClientCertRole = "read" })
 
 	def("log.level", func() { c.Log.Level = "info" })
 	def("log.format", func() { c.Log.Format = "json" })

@@ -111,7 +111,20 @@ var parseErrorTests = []struct {
 	{"preview header", minimal + "  [service.preview]\n  header = \"X Preview\"\n",
 		`config.toml:7: service "app": preview.header: bad header name "X Preview"`},
 	{"tokens file required", "[control]\nlisten = \"0.0.0.0:9180\"\n" + minimal,
-		`config.toml:2: control.tokens_file: required when control.listen "0.0.0.0:9180" is neither loopback nor a unix socket`},
+		`config.toml:2: control.tokens_file: required when control.listen "0.0.0.0:9180" is neither loopback nor a unix socket (or set control.client_ca)`},
+	{"control key without cert", "[control]\ntls_key = \"/k.pem\"\n" + minimal,
+		`config.toml:2: control.tls_cert: required with control.tls_key`},
+	{"control tls on unix", "[control]\nlisten = \"unix:/run/s.sock\"\ntls_cert = \"/c.pem\"\ntls_key = \"/k.pem\"\n" + minimal,
+		`config.toml:3: control.tls_cert: TLS is for a TCP control.listen, not the unix socket "unix:/run/s.sock"`},
+	{"control cert missing", "[control]\ntls_cert = \"/nonexistent/c.pem\"\ntls_key = \"/nonexistent/k.pem\"\n" + minimal,
+		"config.toml:2: control.tls_cert: cannot read \"/nonexistent/c.pem\": no such file or directory\n" +
+			`config.toml:3: control.tls_key: cannot read "/nonexistent/k.pem": no such file or directory`},
+	{"client ca without tls", "[control]\nclient_ca = \"/ca.pem\"\n" + minimal,
+		`config.toml:2: control.client_ca: needs control.tls_cert and control.tls_key: client certificates come with TLS`},
+	{"client cert role", "[control]\nclient_cert_role = \"root\"\n" + minimal,
+		`config.toml:2: control.client_cert_role: bad role "root" (want "read", "operate" or "admin")`},
+	{"control host with port", "[control]\nhosts = [\"edge1.example.com:9180\"]\n" + minimal,
+		`config.toml:2: control.hosts: bad host "edge1.example.com:9180" (want a name or an IP, without port)`},
 	{"relative unix socket", "[control]\nlisten = \"unix:run/switchd.sock\"\n" + minimal,
 		`config.toml:2: control.listen: bad address "unix:run/switchd.sock": a unix socket path must be absolute`},
 	{"bad listen", "[server]\nhttp_listen = \"80\"\n" + minimal,
@@ -317,7 +330,7 @@ func TestDefaults(t *testing.T) {
 			UpstreamMaxIdle:         256,
 		},
 		TLS:     TLS{Mode: "off", MinVersion: "1.2", RedirectHTTP: true},
-		Control: Control{Listen: "127.0.0.1:9180"},
+		Control: Control{Listen: "127.0.0.1:9180", ClientCertRole: "read"},
 		Log:     Log{Level: "info", Format: "json", AccessLog: true},
 		State:   State{Dir: "/var/lib/switchd", OnMissing: "start"},
 		Services: []Service{{
@@ -451,8 +464,8 @@ func TestControlListen(t *testing.T) {
 	for _, listen := range []string{"127.0.0.1:9180", "localhost:9180", "[::1]:9180", "unix:/run/switchd/control.sock", "127.0.0.1:0"} {
 		mustParse(t, "[control]\nlisten = \""+listen+"\"\n"+minimal)
 	}
-	c := mustParse(t, "[control]\nlisten = \":9180\"\ntokens_file = \"/etc/switchd/tokens\"\n"+minimal)
-	if c.Control.TokensFile != "/etc/switchd/tokens" {
+	c := mustParse(t, "[control]\nlisten = \":9180\"\ntokens_file = \"/etc/switchd/tokens\"\nhosts = [\"Edge1.Example.com.\", \"10.0.0.5\"]\n"+minimal)
+	if c.Control.TokensFile != "/etc/switchd/tokens" || !reflect.DeepEqual(c.Control.Hosts, []string{"edge1.example.com", "10.0.0.5"}) {
 		t.Errorf("control %+v", c.Control)
 	}
 }

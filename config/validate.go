@@ -196,23 +196,29 @@ func (v validator) keyPair(t *TLS) {
 	if t.CertFile == "" || t.KeyFile == "" {
 		return
 	}
-	certPEM, err := readPEMFile(t.CertFile, "CERTIFICATE")
+	v.pemPair("tls.cert_file", "tls.key_file", t.CertFile, t.KeyFile)
+}
+
+// pemPair checks that certFile and keyFile, named by the keys certKey and
+// keyKey, hold a certificate and its private key.
+func (v validator) pemPair(certKey, keyKey, certFile, keyFile string) {
+	certPEM, err := readPEMFile(certFile, "CERTIFICATE")
 	if err != nil {
-		v.add("tls.cert_file", nil, "%s", err)
+		v.add(certKey, nil, "%s", err)
 	}
-	keyPEM, kerr := readPEMFile(t.KeyFile, "PRIVATE KEY")
+	keyPEM, kerr := readPEMFile(keyFile, "PRIVATE KEY")
 	if kerr != nil {
-		v.add("tls.key_file", nil, "%s", kerr)
+		v.add(keyKey, nil, "%s", kerr)
 	}
 	if err != nil || kerr != nil {
 		return
 	}
 	if _, err := tls.X509KeyPair(certPEM, keyPEM); err != nil {
 		if strings.Contains(err.Error(), "does not match") {
-			v.add("tls.key_file", []string{"tls.cert_file"}, "%q does not match the certificate in %q", t.KeyFile, t.CertFile)
+			v.add(keyKey, []string{certKey}, "%q does not match the certificate in %q", keyFile, certFile)
 			return
 		}
-		v.add("tls.key_file", []string{"tls.cert_file"}, "%q and %q are no usable pair: %s", t.KeyFile, t.CertFile, strings.TrimPrefix(err.Error(), "tls: "))
+		v.add(keyKey, []string{certKey}, "%q and %q are no usable pair: %s", keyFile, certFile, strings.TrimPrefix(err.Error(), "tls: "))
 	}
 }
 
@@ -364,9 +370,38 @@ func (v validator) control(c *Control) {
 		v.add("control.listen", nil, "bad address %q: %s", c.Listen, err)
 		return
 	}
-	if needTokens && c.TokensFile == "" {
+	if needTokens && c.TokensFile == "" && c.ClientCA == "" {
 		v.add("control.tokens_file", []string{"control.listen"},
-			"required when control.listen %q is neither loopback nor a unix socket", c.Listen)
+			"required when control.listen %q is neither loopback nor a unix socket (or set control.client_ca)", c.Listen)
+	}
+	_, unix := unixSocket(c.Listen)
+	switch {
+	case (c.TLSCert != "" || c.TLSKey != "") && unix:
+		v.add("control.tls_cert", []string{"control.listen"}, "TLS is for a TCP control.listen, not the unix socket %q", c.Listen)
+	case c.TLSCert == "" && c.TLSKey != "":
+		v.add("control.tls_cert", []string{"control.tls_key"}, "required with control.tls_key")
+	case c.TLSCert != "" && c.TLSKey == "":
+		v.add("control.tls_key", []string{"control.tls_cert"}, "required with control.tls_cert")
+	case c.TLSCert != "":
+		v.pemPair("control.tls_cert", "control.tls_key", c.TLSCert, c.TLSKey)
+	}
+	if c.ClientCA != "" {
+		if c.TLSCert == "" {
+			v.add("control.client_ca", nil, "needs control.tls_cert and control.tls_key: client certificates come with TLS")
+		} else if _, err := readPEMFile(c.ClientCA, "CERTIFICATE"); err != nil {
+			v.add("control.client_ca", nil, "%s", err)
+		}
+	}
+	if r := c.ClientCertRole; !slices.Contains([]string{"read", "operate", "admin"}, r) {
+		v.add("control.client_cert_role", nil, `bad role %q (want "read", "operate" or "admin")`, r)
+	}
+	for i, h := range c.Hosts {
+		n := normalizeHost(h)
+		if _, err := netip.ParseAddr(n); err != nil && (!validHost(n) || strings.HasPrefix(n, "*")) {
+			v.add(elem("control.hosts", i), nil, `bad host %q (want a name or an IP, without port)`, h)
+			continue
+		}
+		c.Hosts[i] = n
 	}
 }
 

@@ -30,17 +30,20 @@ type (
 
 // The error codes; see package api.
 const (
-	CodeBadRequest      = api.CodeBadRequest
-	CodeUnauthorized    = api.CodeUnauthorized
-	CodeForbidden       = api.CodeForbidden
-	CodeNotFound        = api.CodeNotFound
-	CodeMethod          = api.CodeMethod
-	CodeConflict        = api.CodeConflict
-	CodeTargetUnhealthy = api.CodeTargetUnhealthy
-	CodeTargetEmpty     = api.CodeTargetEmpty
-	CodeNoPrevious      = api.CodeNoPrevious
-	CodeReverted        = api.CodeReverted
-	CodeTimeout         = api.CodeTimeout
-	CodePersist         = api.CodePersist
-	CodeInternal        = api.CodeInternal
+	CodeBadRequest           = api.CodeBadRequest
+	CodeUnauthorized         = api.CodeUnauthorized
+	CodeForbidden            = api.CodeForbidden
+	CodeForbiddenOrigin      = api.CodeForbiddenOrigin
+	CodeUnsupportedMediaType = api.CodeUnsupportedMediaType
+	CodeTooManyRequests      = api.CodeTooManyRequests
+	CodeNotFound             = api.CodeNotFound
+	CodeMethod               = api.CodeMethod
+	CodeConflict             = api.CodeConflict
+	CodeTargetUnhealthy      = api.CodeTargetUnhealthy
+	CodeTargetEmpty          = api.CodeTargetEmpty
+	CodeNoPrevious           = api.CodeNoPrevious
+	CodeReverted             = api.CodeReverted
+	CodeTimeout              = api.CodeTimeout
+	CodePersist              = api.CodePersist
+	CodeInternal             = api.CodeInternal
 )

@@ -3,6 +3,7 @@ package control
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
@@ -11,7 +12,12 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"strconv"
 	"strings"
+	"time"
+	"unicode"
+
+	"switchd/metrics"
 )
 
 // Role is what a token may do; each role includes the ones below it.
@@ -117,32 +123,125 @@ func (t *Tokens) lookup(secret string) (Token, bool) {
 	return tok, ok
 }
 
-type tokenKey struct{}
+// named returns the token called name; a nil *Tokens has none.
+func (t *Tokens) named(name string) (Token, bool) {
+	if t == nil {
+		return Token{}, false
+	}
+	for _, tok := range t.byHash {
+		if tok.Name == name {
+			return tok, true
+		}
+	}
+	return Token{}, false
+}
 
-// authorize checks the bearer token for a route that needs role. With no
-// tokens configured everything is allowed (loopback or a unix socket).
+// identity is who a request proved to be: a token's or a client
+// certificate's name, with its role.
+type identity struct {
+	Name string
+	Role Role
+	Via  string // "token" or "certificate"
+}
+
+type identityKey struct{}
+
+// authorize checks the credentials of a request to a route that needs
+// role. A bearer token, when sent and tokens are configured, decides;
+// else a verified client certificate (its name, with the role of the
+// tokens-file line of that name or Options.ClientCertRole); with neither
+// tokens nor a certificate everything is allowed (loopback or a unix
+// socket, which config validation insists on).
 func (s *Server) authorize(w http.ResponseWriter, r *http.Request, need Role) (*http.Request, bool) {
-	toks := s.tokens.Load()
-	if need == RoleNone || toks == nil {
+	if need == RoleNone {
 		return r, true
+	}
+	toks := s.tokens.Load()
+	cert := clientName(r)
+	_, sent := r.Header["Authorization"]
+	var id identity
+	switch {
+	case toks == nil && cert == "":
+		return r, true
+	case cert != "" && (!sent || toks == nil):
+		id = identity{Name: cert, Role: s.o.ClientCertRole, Via: "certificate"}
+		if tok, ok := toks.named(cert); ok {
+			id.Role = tok.Role
+		}
+	default:
+		tok, ok := s.checkToken(w, r, toks)
+		if !ok {
+			return r, false
+		}
+		id = identity{Name: tok.Name, Role: tok.Role, Via: "token"}
+	}
+	auditOf(r).actor = id.Name
+	if id.Role < need {
+		writeError(w, http.StatusForbidden, CodeForbidden, fmt.Sprintf("%s %q has role %s; this needs %s", id.Via, id.Name, id.Role, need))
+		return r, false
+	}
+	return r.WithContext(context.WithValue(r.Context(), identityKey{}, id)), true
+}
+
+// checkToken finds the bearer token of r. Failures count against the
+// source's limiter, and a source over its limit is refused before the
+// token is looked at.
+func (s *Server) checkToken(w http.ResponseWriter, r *http.Request, toks *Tokens) (Token, bool) {
+	src := sourceKey(r.RemoteAddr)
+	now := s.now()
+	if wait, blocked := s.limiter.blocked(src, now); blocked {
+		s.authFailed(metrics.AuthRateLimited)
+		w.Header().Set("Retry-After", strconv.Itoa(int(max(time.Second, wait.Round(time.Second))/time.Second)))
+		writeError(w, http.StatusTooManyRequests, CodeTooManyRequests, "too many failed authentications from this address; try again later")
+		return Token{}, false
 	}
 	secret, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 	if !ok || secret == "" {
+		s.limiter.failed(src, now)
+		s.authFailed(metrics.AuthMissing)
 		w.Header().Set("WWW-Authenticate", `Bearer realm="switchd"`)
 		writeError(w, http.StatusUnauthorized, CodeUnauthorized, "a token is needed: Authorization: Bearer <token>")
-		return r, false
+		return Token{}, false
 	}
 	tok, ok := toks.lookup(secret)
 	if !ok {
+		s.limiter.failed(src, now)
+		s.authFailed(metrics.AuthInvalid)
 		w.Header().Set("WWW-Authenticate", `Bearer realm="switchd", error="invalid_token"`)
 		writeError(w, http.StatusUnauthorized, CodeUnauthorized, "unknown token")
-		return r, false
+		return Token{}, false
 	}
-	if tok.Role < need {
-		writeError(w, http.StatusForbidden, CodeForbidden, fmt.Sprintf("token %q has role %s; this needs %s", tok.Name, tok.Role, need))
-		return r, false
+	return tok, true
+}
+
+func (s *Server) authFailed(reason string) {
+	if s.o.AuthFailed != nil {
+		s.o.AuthFailed(reason)
 	}
-	return r.WithContext(contextWithToken(r, tok)), true
+}
+
+// clientName is the name of the verified client certificate of r: its
+// Common Name, else its first DNS name, e-mail address or URI; "" when
+// there is no verified certificate (or its name is no usable actor).
+func clientName(r *http.Request) string {
+	if r.TLS == nil || len(r.TLS.VerifiedChains) == 0 || len(r.TLS.PeerCertificates) == 0 {
+		return ""
+	}
+	c := r.TLS.PeerCertificates[0]
+	name := c.Subject.CommonName
+	switch {
+	case name != "":
+	case len(c.DNSNames) > 0:
+		name = c.DNSNames[0]
+	case len(c.EmailAddresses) > 0:
+		name = c.EmailAddresses[0]
+	case len(c.URIs) > 0:
+		name = c.URIs[0].String()
+	}
+	if len(name) > 128 || strings.ContainsFunc(name, unicode.IsControl) {
+		return ""
+	}
+	return name
 }
 
 // NewToken returns a fresh secret: 32 random bytes, URL-safe, prefixed so

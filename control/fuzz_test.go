@@ -3,6 +3,7 @@ package control
 import (
 	"bytes"
 	"encoding/json"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -54,7 +55,8 @@ func FuzzChangeRequest(f *testing.F) {
 
 	f.Fuzz(func(t *testing.T, body []byte) {
 		before, _ := board.View("app")
-		req := httptest.NewRequest("POST", "/v1/services/app/flip", bytes.NewReader(body))
+		req := httptest.NewRequest("POST", "http://127.0.0.1:9180/v1/services/app/flip", bytes.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
 		rec := httptest.NewRecorder()
 		h.ServeHTTP(rec, req)
 		after, _ := board.View("app")
@@ -215,4 +217,86 @@ func TestPersistFailedIs500(t *testing.T) {
 	if a := f.record(t).Active; a != config.Blue {
 		t.Errorf("active %v after a failed save", a)
 	}
+}
+
+// FuzzEdgeHeaders sends flips with arbitrary Host, Origin, Sec-Fetch-Site
+// and Content-Type: the API never panics; a request with Origin, a
+// cross-site Sec-Fetch-Site or a Host that is no loopback name is refused
+// 403 forbidden_origin; a flip happens only with a 200, and a 200 only
+// for a JSON Content-Type.
+func FuzzEdgeHeaders(f *testing.F) {
+	f.Add("127.0.0.1:9180", "", "", "application/json", false)
+	f.Add("localhost", "", "none", "application/json; charset=utf-8", false)
+	f.Add("evil.example", "", "", "application/json", false)
+	f.Add("127.0.0.1", "https://evil.example", "cross-site", "text/plain", true)
+	f.Add("[::1]:1", "", "same-site", "application/json", false)
+	f.Add("LOCALHOST.", "", "", "Application/Json ;q=1", false)
+	f.Add("127.0.0.1", "", "", "application/jsonx", false)
+	f.Add("127.0.0.1", "", "", "", false)
+	f.Add("127.0.0.1", "null", "", "application/json", true)
+
+	tg := newFakeTargets()
+	tg.Up("app", blueAddrs...)
+	tg.Up("app", greenAddrs...)
+	store, file, err := state.Open(f.TempDir())
+	if err != nil {
+		f.Fatal(err)
+	}
+	sc := service("app", blueAddrs, greenAddrs)
+	sc.Drain.Timeout = config.Duration(time.Hour)
+	board, err := switchboard.New(&config.Config{Services: []config.Service{sc}},
+		switchboard.Options{Store: store, State: file, Targets: tg})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Cleanup(board.Close)
+	h := New(Options{Board: board}).Handler()
+
+	f.Fuzz(func(t *testing.T, host, origin, site, ctype string, withOrigin bool) {
+		before, _ := board.View("app")
+		req := httptest.NewRequest("POST", "http://127.0.0.1/v1/services/app/flip", nil)
+		req.Host = host
+		if withOrigin {
+			req.Header["Origin"] = []string{origin}
+		}
+		if site != "" {
+			req.Header.Set("Sec-Fetch-Site", site)
+		}
+		if ctype != "" {
+			req.Header.Set("Content-Type", ctype)
+		}
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		after, _ := board.View("app")
+
+		var eb ErrorBody
+		if rec.Code != 200 {
+			if err := json.Unmarshal(rec.Body.Bytes(), &eb); err != nil || eb.Error.Code == "" {
+				t.Fatalf("%d with a body that is no error: %q", rec.Code, rec.Body)
+			}
+			if after.Record != before.Record {
+				t.Fatalf("%d %s, but the state changed", rec.Code, eb.Error.Code)
+			}
+		}
+		name := strings.TrimSuffix(strings.ToLower(host), ".")
+		if h, _, err := net.SplitHostPort(name); err == nil {
+			name = h
+		}
+		loopback := name == "localhost" || name == "127.0.0.1" || name == "::1" || strings.HasPrefix(name, "127.")
+		crossSite := withOrigin || site != "" && site != "none" && site != "same-origin"
+		if crossSite || !loopback && !strings.Contains(name, ":") && !strings.HasPrefix(name, "[") {
+			if rec.Code == 200 {
+				t.Fatalf("Host %q Origin %v %q Sec-Fetch-Site %q: 200", host, withOrigin, origin, site)
+			}
+		}
+		if crossSite && (rec.Code != 403 || eb.Error.Code != CodeForbiddenOrigin) {
+			t.Fatalf("cross-site request: %d %s, want 403 forbidden_origin", rec.Code, eb.Error.Code)
+		}
+		if rec.Code == 200 {
+			mt, _, _ := strings.Cut(strings.ToLower(ctype), ";")
+			if strings.TrimSpace(mt) != "application/json" {
+				t.Fatalf("Content-Type %q: 200", ctype)
+			}
+		}
+	})
 }

@@ -65,6 +65,7 @@ type fixture struct {
 	dir     string
 	targets *fakeTargets
 	board   *switchboard.Board
+	api     *Server
 	srv     *httptest.Server
 }
 
@@ -75,6 +76,9 @@ type fixtureOptions struct {
 	tokens   *Tokens
 	reload   func(context.Context) error
 	level    *zap.AtomicLevel
+	logger   *zap.Logger                         // default: none
+	edit     func(*Options)                      // last word on the server's options
+	serve    func(http.Handler) *httptest.Server // default: httptest.NewServer
 }
 
 func newFixture(t *testing.T, o fixtureOptions) *fixture {
@@ -102,13 +106,33 @@ func newFixture(t *testing.T, o fixtureOptions) *fixture {
 	if o.guard != nil {
 		opts.Guard = o.guard
 	}
-	srv := httptest.NewServer(New(opts).Handler())
+	opts.Logger = o.logger
+	if o.edit != nil {
+		o.edit(&opts)
+	}
+	api := New(opts)
+	if o.serve == nil {
+		o.serve = httptest.NewServer
+	}
+	srv := o.serve(api.Handler())
 	t.Cleanup(srv.Close)
-	return &fixture{dir: dir, targets: o.targets, board: b, srv: srv}
+	return &fixture{dir: dir, targets: o.targets, board: b, api: api, srv: srv}
 }
 
 // do sends one request and returns the status and body.
 func (f *fixture) do(t *testing.T, method, path, body string, hdr ...string) (int, []byte) {
+	t.Helper()
+	code, data, _ := f.send(t, method, path, body, hdr...)
+	return code, data
+}
+
+// doHeader is do without a body, returning the answer's header too.
+func (f *fixture) doHeader(t *testing.T, method, path string, hdr ...string) (int, []byte, http.Header) {
+	t.Helper()
+	return f.send(t, method, path, "", hdr...)
+}
+
+func (f *fixture) send(t *testing.T, method, path, body string, hdr ...string) (int, []byte, http.Header) {
 	t.Helper()
 	var rd io.Reader
 	if body != "" {
@@ -118,7 +142,14 @@ func (f *fixture) do(t *testing.T, method, path, body string, hdr ...string) (in
 	if err != nil {
 		t.Fatal(err)
 	}
+	if mutating(method) {
+		req.Header.Set("Content-Type", "application/json") // as switchctl sends
+	}
 	for i := 0; i+1 < len(hdr); i += 2 {
+		if hdr[i] == "Host" {
+			req.Host = hdr[i+1] // the client ignores Header["Host"]
+			continue
+		}
 		req.Header.Set(hdr[i], hdr[i+1])
 	}
 	resp, err := f.srv.Client().Do(req)
@@ -133,7 +164,7 @@ func (f *fixture) do(t *testing.T, method, path, body string, hdr ...string) (in
 	if ct := resp.Header.Get("Content-Type"); method != "HEAD" && ct != "application/json" {
 		t.Errorf("%s %s: Content-Type %q", method, path, ct)
 	}
-	return resp.StatusCode, data
+	return resp.StatusCode, data, resp.Header
 }
 
 // wantError checks an error answer: status, code and (unless "") message.

@@ -10,11 +10,13 @@ import (
 	"net/http"
 	"strings"
 	"sync/atomic"
+	"time"
 
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
 	"switchd/config"
+	"switchd/state"
 	"switchd/switchboard"
 )
 
@@ -53,13 +55,28 @@ type Options struct {
 	// Tokens, when set, are required (Authorization: Bearer) on every
 	// endpoint but /healthz and /metrics; nil: no authentication.
 	Tokens *Tokens
+	// Hosts are more names (lowercase, no port) that requests may carry as
+	// Host, besides "localhost", loopback IPs and the IP the connection
+	// arrived at; nil: those only.
+	Hosts []string
+	// ClientCertRole is the role of a verified client certificate whose
+	// name has no line in Tokens; RoleNone: such a certificate reaches
+	// /healthz and /metrics only.
+	ClientCertRole Role
+	// AuthFailed is called once per failed authentication with one of
+	// metrics.AuthFailureReasons; nil: not counted.
+	AuthFailed func(reason string)
 }
 
 // Server is the control API. Create it with New; serve Handler.
 type Server struct {
-	o      Options
-	mux    *http.ServeMux
-	tokens atomic.Pointer[Tokens]
+	o       Options
+	mux     *http.ServeMux
+	tokens  atomic.Pointer[Tokens]
+	audit   *zap.Logger
+	actions map[string]string // route pattern → audit action of a mutation
+	limiter *failLimiter
+	now     func() time.Time
 }
 
 // maxBody caps a control request body; the biggest legitimate one is tiny.
@@ -73,30 +90,32 @@ func New(o Options) *Server {
 	if o.Logger == nil {
 		o.Logger = zap.NewNop()
 	}
-	s := &Server{o: o, mux: http.NewServeMux()}
+	s := &Server{o: o, mux: http.NewServeMux(), audit: auditLogger(o.Logger), actions: map[string]string{},
+		limiter: newFailLimiter(failEvery, failBurst, maxSources), now: time.Now}
 	s.tokens.Store(o.Tokens)
-	s.route("/healthz", "GET", RoleNone, s.healthz)
-	s.route("/v1/services", "GET", RoleRead, s.list)
-	s.route("/v1/services/{name}", "GET", RoleRead, s.get)
-	s.route("/v1/services/{name}/flip", "POST", RoleOperate, s.flip)
-	s.route("/v1/services/{name}/activate", "POST", RoleOperate, s.activate)
-	s.route("/v1/services/{name}/rollback", "POST", RoleOperate, s.rollback)
-	s.route("/v1/services/{name}/wait", "GET", RoleRead, s.wait)
+	s.route("/healthz", "GET", RoleNone, "", s.healthz)
+	s.route("/v1/services", "GET", RoleRead, "", s.list)
+	s.route("/v1/services/{name}", "GET", RoleRead, "", s.get)
+	s.route("/v1/services/{name}/flip", "POST", RoleOperate, "flip", s.flip)
+	s.route("/v1/services/{name}/activate", "POST", RoleOperate, "activate", s.activate)
+	s.route("/v1/services/{name}/rollback", "POST", RoleOperate, "rollback", s.rollback)
+	s.route("/v1/services/{name}/wait", "GET", RoleRead, "", s.wait)
 	if o.Metrics != nil {
-		s.route("/metrics", "GET", RoleNone, o.Metrics.ServeHTTP)
+		s.route("/metrics", "GET", RoleNone, "", o.Metrics.ServeHTTP)
 	}
 	if o.Events != nil {
-		s.route("/v1/events", "GET", RoleRead, o.Events.ServeHTTP)
+		s.route("/v1/events", "GET", RoleRead, "", o.Events.ServeHTTP)
 	}
 	if o.Reload != nil {
-		s.route("/v1/reload", "POST", RoleAdmin, s.reload)
+		s.route("/v1/reload", "POST", RoleAdmin, "reload", s.reload)
 	}
 	if o.Status != nil {
-		s.route("/v1/status", "GET", RoleRead, func(w http.ResponseWriter, _ *http.Request) {
+		s.route("/v1/status", "GET", RoleRead, "", func(w http.ResponseWriter, _ *http.Request) {
 			writeJSON(w, http.StatusOK, o.Status())
 		})
 	}
 	if o.Level != nil {
+		s.actions["/v1/log/level"] = "log_level"
 		s.mux.HandleFunc("/v1/log/level", s.logLevel)
 	}
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
@@ -106,18 +125,57 @@ func New(o Options) *Server {
 }
 
 // Handler returns the API's http.Handler.
-func (s *Server) Handler() http.Handler { return s.mux }
+func (s *Server) Handler() http.Handler { return http.HandlerFunc(s.serve) }
+
+// serve refuses what a browser may have sent on a page's behalf before
+// routing, and writes the request's audit line when it is done.
+func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
+	rec := &auditRecord{}
+	r = withAudit(r, rec)
+	sw := &statusWriter{ResponseWriter: w}
+	defer s.writeAudit(r, rec, sw)
+	if status, code, msg := s.edgeRefusal(r); status != 0 {
+		// Name in the audit line what the request would have done.
+		if _, pattern := s.mux.Handler(r); pattern != "" {
+			rec.service = pathValue(pattern, r.URL.Path, "{name}")
+			if mutating(r.Method) {
+				rec.action = s.actions[pattern]
+			}
+		}
+		writeError(sw, status, code, msg)
+		return
+	}
+	s.mux.ServeHTTP(sw, r)
+}
+
+// pathValue is the segment of path where pattern has wildcard, "" if none.
+func pathValue(pattern, path, wildcard string) string {
+	ps, segs := strings.Split(pattern, "/"), strings.Split(path, "/")
+	for i, p := range ps {
+		if p == wildcard && i < len(segs) {
+			return segs[i]
+		}
+	}
+	return ""
+}
 
 // SetTokens replaces the credentials (on reload); nil turns authentication off.
 func (s *Server) SetTokens(t *Tokens) { s.tokens.Store(t) }
 
 // route registers h for one method and role; any other method gets a JSON
-// 405, so that a mutation can never happen through GET.
-func (s *Server) route(pattern, method string, need Role, h http.HandlerFunc) {
+// 405, so that a mutation can never happen through GET. action names a
+// mutation in the audit log ("" for reads).
+func (s *Server) route(pattern, method string, need Role, action string, h http.HandlerFunc) {
+	s.actions[pattern] = action
 	s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != method && !(method == "GET" && r.Method == "HEAD") {
 			w.Header().Set("Allow", method)
 			writeError(w, http.StatusMethodNotAllowed, CodeMethod, fmt.Sprintf("%s needs %s, not %s", r.URL.Path, method, r.Method))
+			return
+		}
+		rec := auditOf(r)
+		rec.action, rec.service = action, r.PathValue("name")
+		if jsonOnly(w, r) {
 			return
 		}
 		r, ok := s.authorize(w, r, need)
@@ -164,44 +222,68 @@ func (s *Server) view(w http.ResponseWriter, r *http.Request) (switchboard.View,
 }
 
 func (s *Server) flip(w http.ResponseWriter, r *http.Request) {
-	s.mutate(w, r, false, func(name string, req ChangeRequest, br switchboard.Request) (switchboard.Change, error) {
-		return s.o.Board.Flip(name, br)
+	s.mutate(w, r, false, change{
+		target: func(rec state.Record, _ ChangeRequest) config.Color { return rec.Active.Other() },
+		do: func(name string, _ ChangeRequest, br switchboard.Request) (switchboard.Change, error) {
+			return s.o.Board.Flip(name, br)
+		},
 	})
 }
 
 func (s *Server) activate(w http.ResponseWriter, r *http.Request) {
-	s.mutate(w, r, true, func(name string, req ChangeRequest, br switchboard.Request) (switchboard.Change, error) {
-		c, _ := config.ParseColor(req.Color) // checked by decodeChange
-		return s.o.Board.Activate(name, c, br)
+	s.mutate(w, r, true, change{
+		target: func(_ state.Record, req ChangeRequest) config.Color {
+			c, _ := config.ParseColor(req.Color) // checked by decodeChange
+			return c
+		},
+		do: func(name string, req ChangeRequest, br switchboard.Request) (switchboard.Change, error) {
+			c, _ := config.ParseColor(req.Color)
+			return s.o.Board.Activate(name, c, br)
+		},
 	})
 }
 
 func (s *Server) rollback(w http.ResponseWriter, r *http.Request) {
-	s.mutate(w, r, false, func(name string, req ChangeRequest, br switchboard.Request) (switchboard.Change, error) {
-		return s.o.Board.Rollback(name, br)
+	s.mutate(w, r, false, change{
+		target: func(rec state.Record, _ ChangeRequest) config.Color { return rec.Previous },
+		do: func(name string, _ ChangeRequest, br switchboard.Request) (switchboard.Change, error) {
+			return s.o.Board.Rollback(name, br)
+		},
 	})
 }
 
-type changeFunc func(name string, req ChangeRequest, br switchboard.Request) (switchboard.Change, error)
+// change is one kind of change of the active colour: where it would go
+// from a record (for the audit line of a refused one), and how it is made.
+type change struct {
+	target func(rec state.Record, req ChangeRequest) config.Color
+	do     func(name string, req ChangeRequest, br switchboard.Request) (switchboard.Change, error)
+}
 
-func (s *Server) mutate(w http.ResponseWriter, r *http.Request, needColor bool, do changeFunc) {
+func (s *Server) mutate(w http.ResponseWriter, r *http.Request, needColor bool, ch change) {
 	name := r.PathValue("name")
-	if _, ok := s.view(w, r); !ok {
+	v, ok := s.view(w, r)
+	if !ok {
 		return // 404 before complaining about the body
 	}
+	rec := auditOf(r)
+	rec.from, rec.generation = v.Record.Active.String(), v.Record.Generation
 	req, br, err := decodeChange(r, needColor)
+	rec.reason, rec.forced = req.Reason, req.Force
 	if err != nil {
 		writeError(w, http.StatusBadRequest, CodeBadRequest, err.Error())
 		return
 	}
+	rec.to = ch.target(v.Record, req).String()
 	br.Actor = actor(r)
-	c, err := do(name, req, br)
+	rec.changedBy = br.Actor
+	c, err := ch.do(name, req, br)
 	if err != nil {
 		status, code := errorStatus(err)
 		writeError(w, status, code, err.Error())
 		return
 	}
-	v, _ := s.o.Board.View(name)
+	v, _ = s.o.Board.View(name)
+	rec.from, rec.to, rec.generation, rec.unchanged = c.From.String(), c.To.String(), v.Record.Generation, !c.Changed
 	writeJSON(w, http.StatusOK, ChangeResult{Changed: c.Changed, From: c.From.String(), To: c.To.String(), Service: s.status(v)})
 }
 
@@ -239,17 +321,13 @@ func decodeChange(r *http.Request, needColor bool) (ChangeRequest, switchboard.R
 // X-Switchd-Actor header a client sent (only trusted without tokens), else
 // "api".
 func actor(r *http.Request) string {
-	if tok, ok := r.Context().Value(tokenKey{}).(Token); ok {
-		return tok.Name
+	if id, ok := r.Context().Value(identityKey{}).(identity); ok {
+		return id.Name
 	}
 	if a := r.Header.Get("X-Switchd-Actor"); a != "" && len(a) <= 64 && !strings.ContainsAny(a, "\r\n") {
 		return a
 	}
 	return "api"
-}
-
-func contextWithToken(r *http.Request, t Token) context.Context {
-	return context.WithValue(r.Context(), tokenKey{}, t)
 }
 
 func errorStatus(err error) (int, string) {
@@ -290,6 +368,9 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 }
 
 func writeError(w http.ResponseWriter, status int, code, msg string) {
+	if sw, ok := w.(*statusWriter); ok {
+		sw.code, sw.msg = code, msg
+	}
 	writeJSON(w, status, ErrorBody{Error: ErrorDetail{Code: code, Message: msg}})
 }
 
@@ -301,6 +382,10 @@ func (s *Server) logLevel(w http.ResponseWriter, r *http.Request) {
 	case http.MethodGet, http.MethodHead:
 	case http.MethodPut:
 		need = RoleAdmin
+		auditOf(r).action = "log_level"
+		if jsonOnly(w, r) {
+			return
+		}
 	default:
 		w.Header().Set("Allow", "GET, PUT")
 		writeError(w, http.StatusMethodNotAllowed, CodeMethod, fmt.Sprintf("%s needs GET or PUT, not %s", r.URL.Path, r.Method))
@@ -321,6 +406,8 @@ func (s *Server) logLevel(w http.ResponseWriter, r *http.Request) {
 			writeError(w, http.StatusBadRequest, CodeBadRequest, fmt.Sprintf("level: bad level %q (want debug, info, warn or error)", req.Level))
 			return
 		}
+		rec := auditOf(r)
+		rec.from, rec.to = s.o.Level.Level().String(), lvl.String()
 		s.o.Level.SetLevel(lvl)
 		s.o.Logger.Info("log level changed", zap.Stringer("level", lvl), zap.String("actor", actor(r)))
 	}

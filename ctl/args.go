@@ -19,6 +19,7 @@ type invocation struct {
 	args []string // positional arguments after the command
 
 	addr, token string // "": from the environment, else the default
+	tls         tlsFiles
 	json        bool
 	timeout     durationFlag
 	change      changeFlags
@@ -125,6 +126,9 @@ func (inv *invocation) check() error {
 func (inv *invocation) globals(fs *flag.FlagSet) {
 	fs.StringVar(&inv.addr, "addr", inv.addr, "")
 	fs.StringVar(&inv.token, "token", inv.token, "")
+	fs.StringVar(&inv.tls.caCert, "cacert", inv.tls.caCert, "")
+	fs.StringVar(&inv.tls.cert, "cert", inv.tls.cert, "")
+	fs.StringVar(&inv.tls.key, "key", inv.tls.key, "")
 	fs.BoolVar(&inv.json, "json", inv.json, "")
 	fs.Var(&inv.timeout, "timeout", "")
 }

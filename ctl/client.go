@@ -32,8 +32,8 @@ type client struct {
 }
 
 // newClient understands "http://HOST:PORT", "https://HOST:PORT", a bare
-// "HOST:PORT" and "unix:PATH".
-func newClient(addr, token string, opts options) (*client, error) {
+// "HOST:PORT" and "unix:PATH"; files configure https.
+func newClient(addr, token string, files tlsFiles, opts options) (*client, error) {
 	dialer := &net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}
 	tr := &http.Transport{
 		// The control API is on this host or reached directly; a proxy
@@ -48,6 +48,9 @@ func newClient(addr, token string, opts options) (*client, error) {
 	c := &client{addr: addr, token: strings.TrimSpace(token), tr: tr, hc: &http.Client{Transport: tr}, opts: opts}
 
 	if rest, ok := strings.CutPrefix(addr, "unix:"); ok {
+		if files.any() {
+			return nil, fmt.Errorf("--cacert, --cert and --key need an https:// --addr, not %q", addr)
+		}
 		path := strings.TrimPrefix(rest, "//")
 		if path == "" {
 			return nil, fmt.Errorf("bad --addr %q: no socket path", addr)
@@ -67,6 +70,14 @@ func newClient(addr, token string, opts options) (*client, error) {
 		return nil, fmt.Errorf("bad --addr %q: want http://HOST:PORT, https://HOST:PORT or unix:PATH", addr)
 	}
 	c.base = strings.TrimSuffix(u.String(), "/")
+	if files.any() && u.Scheme != "https" {
+		return nil, fmt.Errorf("--cacert, --cert and --key need an https:// --addr, not %q", addr)
+	}
+	if u.Scheme == "https" {
+		if tr.TLSClientConfig, err = files.config(); err != nil {
+			return nil, err
+		}
+	}
 	return c, nil
 }
 
@@ -117,7 +128,9 @@ func (c *client) do(ctx context.Context, method, path string, body []byte, heade
 	}
 	req.Header.Set("Accept", "application/json")
 	req.Header.Set("User-Agent", "switchctl/"+Version)
-	if body != nil {
+	if method != http.MethodGet && method != http.MethodHead {
+		// Always, even without a body (reload): switchd refuses a
+		// mutation that is not JSON, which is what a web page's form is.
 		req.Header.Set("Content-Type", "application/json")
 	}
 	if c.token != "" {
@@ -182,6 +195,10 @@ func (c *client) do(ctx context.Context, method, path string, body []byte, heade
 // starts or stops).
 func transient(method string, resp *http.Response, err error) bool {
 	if err != nil {
+		var op *net.OpError
+		if errors.As(err, &op) && op.Op == "remote error" {
+			return false // a TLS alert: the server refused our certificate, and will again
+		}
 		if method == http.MethodGet {
 			retry, _ := retryablehttp.DefaultRetryPolicy(context.Background(), nil, err)
 			return retry
@@ -288,24 +305,4 @@ func trimSubject(msg, svc string) string {
 		return rest
 	}
 	return msg
-}
-
-// oneLine makes s safe for one line of a table or message: control
-// characters become spaces, and it is cut at limit runes.
-func oneLine(s string, limit int) string {
-	s = strings.TrimSpace(s)
-	var b strings.Builder
-	n := 0
-	for _, r := range s {
-		if n == limit {
-			b.WriteString("…")
-			break
-		}
-		if r < 0x20 || r == 0x7f {
-			r = ' '
-		}
-		b.WriteRune(r)
-		n++
-	}
-	return b.String()
 }

@@ -71,7 +71,12 @@ func (r *runner) printJSON(data []byte) {
 		buf.Write(bytes.TrimSpace(data))
 	}
 	buf.WriteByte('\n')
-	r.stdout.Write(buf.Bytes())
+	r.stdout.Write(jsonSafe(buf.Bytes()))
+}
+
+// println prints one line of human output, sanitized.
+func (r *runner) println(line string) {
+	fmt.Fprintln(r.stdout, sanitize(line))
 }
 
 func (r *runner) status(ctx context.Context) error {
@@ -104,7 +109,7 @@ func (r *runner) status(ctx context.Context) error {
 	writeServices(r.stdout, []api.Service{s})
 	writeUpstreams(r.stdout, s)
 	if s.Guard != nil {
-		fmt.Fprintln(r.stdout, guardLine(s.Guard, time.Now()))
+		r.println(guardLine(s.Guard, time.Now()))
 	}
 	writeUnsaved(r.stdout, []api.Service{s})
 	return nil
@@ -146,14 +151,14 @@ func (r *runner) change(ctx context.Context) error {
 		if r.inv.json {
 			r.printJSON(changeJSON)
 		} else {
-			fmt.Fprintln(r.stdout, formatChange(name, res))
+			r.println(formatChange(name, res))
 		}
 		return nil
 	}
 
 	// Say what happened before the wait, which may take a minute.
 	if !r.inv.json {
-		fmt.Fprintln(r.stdout, formatChange(name, res))
+		r.println(formatChange(name, res))
 	}
 	waitJSON, w, err := r.waitUntil(ctx, name, "stable")
 	if err != nil {
@@ -164,7 +169,7 @@ func (r *runner) change(ctx context.Context) error {
 		r.printJSON(fmt.Appendf(nil, `{"change":%s,"wait":%s}`, bytes.TrimSpace(changeJSON), bytes.TrimSpace(waitJSON)))
 		return nil
 	}
-	fmt.Fprintln(r.stdout, formatReached(name, "stable", w))
+	r.println(formatReached(name, "stable", w))
 	return nil
 }
 
@@ -182,7 +187,7 @@ func (r *runner) wait(ctx context.Context) error {
 		r.printJSON(data)
 		return nil
 	}
-	fmt.Fprintln(r.stdout, formatReached(name, until, w))
+	r.println(formatReached(name, until, w))
 	return nil
 }
 
@@ -265,7 +270,7 @@ func (r *runner) reload(ctx context.Context) error {
 		r.printJSON(data)
 		return nil
 	}
-	fmt.Fprintln(r.stdout, "configuration reloaded")
+	r.println("configuration reloaded")
 	return nil
 }
 
@@ -284,6 +289,6 @@ func (r *runner) logLevel(ctx context.Context) error {
 		r.printJSON(data)
 		return nil
 	}
-	fmt.Fprintf(r.stdout, "log level: %s\n", res.Level)
+	r.println("log level: " + res.Level)
 	return nil
 }

@@ -36,7 +36,7 @@ const (
 	defaultWaitTimeout = 60 * time.Second
 )
 
-const usage = `usage: switchctl [--addr URL|unix:PATH] [--token T] [--json] [--timeout D] COMMAND
+const usage = `usage: switchctl [--addr URL|unix:PATH] [--token T] [--cacert F] [--cert F --key F] [--json] [--timeout D] COMMAND
 
 commands:
   status   [SERVICE]          every service in a table, or one with its upstreams
@@ -54,6 +54,10 @@ commands:
 flags (before or after the command and its arguments):
   --addr URL|unix:PATH    control API (default $SWITCHD_ADDR, else http://127.0.0.1:9180)
   --token T               bearer token (default $SWITCHD_TOKEN)
+  --cacert FILE           https: PEM of the CA that signed switchd's control
+                          certificate (default $SWITCHD_CACERT, else the system's)
+  --cert FILE, --key FILE https: client certificate and key, for a control API
+                          with client_ca (default $SWITCHD_CERT, $SWITCHD_KEY)
   --json                  print the API's JSON instead of tables
   --timeout D             deadline for the whole command (default 30s; wait and
                           --wait-stable 60s; watch none; 0 means none)
@@ -126,7 +130,7 @@ func run(ctx context.Context, args []string, env func(string) string, stdout, st
 		return exitOK
 	}
 	if err != nil {
-		fmt.Fprintf(stderr, "switchctl: %v\n\n%s", err, usage)
+		fmt.Fprintf(stderr, "switchctl: %s\n\n%s", sanitize(err.Error()), usage)
 		return exitUsage
 	}
 	r := &runner{inv: inv, opts: opts, stdout: stdout, stderr: stderr, subject: inv.cmd}
@@ -146,14 +150,15 @@ func run(ctx context.Context, args []string, env func(string) string, stdout, st
 	if token == "" {
 		token = env("SWITCHD_TOKEN")
 	}
-	r.c, err = newClient(addr, token, opts)
+	files := inv.tls.orEnv(env)
+	r.c, err = newClient(addr, token, files, opts)
 	if err == nil {
 		// Who flips shows in state.json and logs as changed_by, unless the
 		// server knows better from a token.
 		r.c.actor = firstNonEmpty(env("SWITCHD_ACTOR"), env("USER"), env("LOGNAME"))
 	}
 	if err != nil {
-		fmt.Fprintf(stderr, "switchctl: %v\n\n%s", err, usage)
+		fmt.Fprintf(stderr, "switchctl: %s\n\n%s", sanitize(err.Error()), usage)
 		return exitUsage
 	}
 	defer r.c.close()
@@ -200,7 +205,7 @@ func (r *runner) fail(ctx context.Context, err error) int {
 	if r.subject != "" {
 		msg = r.subject + ": " + msg
 	}
-	fmt.Fprintf(r.stderr, "switchctl: %s\n", msg)
+	fmt.Fprintf(r.stderr, "switchctl: %s\n", sanitize(msg))
 	return code
 }
 

@@ -102,9 +102,9 @@ func (r *runner) printEvent(svc, typ string, data []byte) error {
 			buf.Write(data)
 		}
 		buf.WriteByte('\n')
-		_, err = r.stdout.Write(buf.Bytes())
+		_, err = r.stdout.Write(jsonSafe(buf.Bytes()))
 	} else {
-		_, err = fmt.Fprintln(r.stdout, formatEvent(ev))
+		_, err = fmt.Fprintln(r.stdout, sanitize(formatEvent(ev)))
 	}
 	if err != nil {
 		return &writeError{err}

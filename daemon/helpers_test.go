@@ -161,6 +161,9 @@ func api(t *testing.T, method, url string, body any, out any) int {
 		rd = bytes.NewReader(b)
 	}
 	req, _ := http.NewRequest(method, url, rd)
+	if method != "GET" {
+		req.Header.Set("Content-Type", "application/json") // the control API refuses anything else
+	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatalf("%s %s: %v", method, url, err)

@@ -210,6 +210,9 @@ func restartOnly(a, b *config.Config) []string {
 	check("server.upstream_* (for upstreams that stay)", a.Server.UpstreamDialTimeout != b.Server.UpstreamDialTimeout ||
 		a.Server.UpstreamResponseTimeout != b.Server.UpstreamResponseTimeout || a.Server.UpstreamMaxIdle != b.Server.UpstreamMaxIdle)
 	check("control.listen", a.Control.Listen != b.Control.Listen)
+	check("control.tls_cert, tls_key, client_ca, client_cert_role, hosts", a.Control.TLSCert != b.Control.TLSCert ||
+		a.Control.TLSKey != b.Control.TLSKey || a.Control.ClientCA != b.Control.ClientCA ||
+		a.Control.ClientCertRole != b.Control.ClientCertRole || !slices.Equal(a.Control.Hosts, b.Control.Hosts))
 	check("state.dir", a.State.Dir != b.State.Dir)
 	check("state.on_missing", a.State.OnMissing != b.State.OnMissing)
 	check("log.format", a.Log.Format != b.Log.Format)

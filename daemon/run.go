@@ -143,6 +143,7 @@ type daemon struct {
 	proxyLn, httpsLn, controlLn    net.Listener
 	proxySrv, httpsSrv, controlSrv *http.Server
 	controlCancel                  context.CancelFunc
+	controlCerts                   bool // the control listener requires client certificates
 	serveErr                       chan error
 	wg                             sync.WaitGroup
 }
@@ -252,17 +253,25 @@ func (d *daemon) start(ctx context.Context, o Options) error {
 		Logger: d.log.Named("proxy"), AccessLog: cfg.Log.AccessLog, TrustedProxies: cfg.Server.Trusted,
 	})
 	errLog := log.New(zapWriter{d.log.Named("http")}, "", 0)
+	controlTLS, err := d.controlTLS(cfg.Control)
+	if err != nil {
+		return err
+	}
 	tokens, err := d.controlTokens(cfg) // before any server exists: stop() closes bare listeners
 	if err != nil {
 		return err
 	}
 	d.publicServers(errLog)
-	d.api = control.New(control.Options{Tokens: tokens, Level: d.level,
+	apiOpts := control.Options{Tokens: tokens, Level: d.level,
 		Board: d.board, Guard: guardView{d.guard, d.board}, Events: d.broker, Version: d.version, Logger: d.log.Named("control"),
 		Metrics: promhttp.HandlerFor(gathererWithSample(d.metrics, d.board), promhttp.HandlerOpts{}),
 		Reload:  func(rctx context.Context) error { return d.requestReload(rctx, "api") },
 		Status:  d.status,
-	})
+	}
+	if err := d.controlAccess(cfg.Control, &apiOpts); err != nil {
+		return err
+	}
+	d.api = control.New(apiOpts)
 	controlCtx, cancel := context.WithCancel(context.Background())
 	d.controlCancel = cancel
 	d.controlSrv = &http.Server{
@@ -273,6 +282,7 @@ func (d *daemon) start(ctx context.Context, o Options) error {
 		// Long-polls and event streams end when we shut down instead of
 		// holding the exit.
 		BaseContext: func(net.Listener) context.Context { return controlCtx },
+		TLSConfig:   controlTLS,
 	}
 	d.wg.Add(1)
 	go d.reloadLoop(ctx)
@@ -288,7 +298,7 @@ func (d *daemon) start(ctx context.Context, o Options) error {
 	d.serveErr = make(chan error, 3)
 	d.serve(d.proxySrv, d.proxyLn, false)
 	d.serve(d.httpsSrv, d.httpsLn, true)
-	d.serve(d.controlSrv, d.controlLn, false)
+	d.serve(d.controlSrv, d.controlLn, controlTLS != nil)
 	return nil
 }
 
@@ -300,8 +310,8 @@ func (d *daemon) controlTokens(cfg *config.Config) (*control.Tokens, error) {
 	if err != nil {
 		return nil, err
 	}
-	if tokens == nil && exposed(d.controlLn) {
-		return nil, fmt.Errorf("control.tokens_file: required, because the control API listens on %s, which is neither loopback nor a unix socket", d.controlLn.Addr())
+	if tokens == nil && !d.controlCerts && exposed(d.controlLn) {
+		return nil, fmt.Errorf("control.tokens_file: required, because the control API listens on %s, which is neither loopback nor a unix socket (or set control.client_ca)", d.controlLn.Addr())
 	}
 	return tokens, nil
 }

@@ -43,7 +43,21 @@ type Metrics struct {
 	// StatePersistFailures counts failed writes of state.json (a change's
 	// and each retry's), so a full disk shows before a restart loses state.
 	StatePersistFailures prometheus.Counter
+	// ControlAuthFailures counts failed authentications at the control
+	// API by reason (AuthFailureReasons).
+	ControlAuthFailures *prometheus.CounterVec // reason
 }
+
+// The values of the reason label of control_auth_failures_total: no token,
+// an unknown token, and a source refused (429) for failing too often.
+const (
+	AuthMissing     = "missing"
+	AuthInvalid     = "invalid"
+	AuthRateLimited = "rate_limited"
+)
+
+// AuthFailureReasons lists every reason label of control_auth_failures_total.
+var AuthFailureReasons = [...]string{AuthMissing, AuthInvalid, AuthRateLimited}
 
 // New creates the collectors and registers them, with the Go and process
 // collectors, into reg (a fresh registry when reg is nil).
@@ -85,14 +99,20 @@ func New(reg *prometheus.Registry, version string) *Metrics {
 			Help: "Always 1; labels carry the build."}, []string{"version", "goversion"}),
 		NotifyDropped: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "notify_dropped_total",
 			Help: "Webhook events not delivered: queue full (oldest dropped), retries exhausted, refused by the webhook, or abandoned at shutdown or reload."}),
+		ControlAuthFailures: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "control_auth_failures_total",
+			Help: "Failed authentications at the control API: missing or invalid token, or refused for failing too often (rate_limited)."},
+			[]string{"reason"}),
 	}
 	reg.MustRegister(m.Requests, m.RequestDuration, m.Inflight, m.ActiveColor, m.Generation, m.Flips,
 		m.UpstreamHealthy, m.HealthChecks, m.PoolPanic, m.GuardTrips, m.ReloadOK, m.ReloadTime, m.BuildInfo, m.NotifyDropped,
-		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+		m.ControlAuthFailures, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m.StatePersistFailures = prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "state_persist_failures_total",
 		Help: "Failed writes of state.json: refused changes, automatic reverts held in memory only, and each retry of those (every second)."})
 	reg.MustRegister(m.StatePersistFailures)
 	m.BuildInfo.WithLabelValues(version, runtime.Version()).Set(1)
+	for _, r := range AuthFailureReasons {
+		m.ControlAuthFailures.WithLabelValues(r)
+	}
 	return m
 }
 

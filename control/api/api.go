@@ -7,9 +7,18 @@ import "time"
 
 // Error codes of the API (the "code" of an error body).
 const (
-	CodeBadRequest      = "bad_request"
-	CodeUnauthorized    = "unauthorized"
-	CodeForbidden       = "forbidden"
+	CodeBadRequest   = "bad_request"
+	CodeUnauthorized = "unauthorized"
+	CodeForbidden    = "forbidden"
+	// CodeForbiddenOrigin refuses what a browser may have sent on a web
+	// page's behalf: a foreign Host, an Origin, a cross-site Sec-Fetch-Site.
+	CodeForbiddenOrigin = "forbidden_origin"
+	// CodeUnsupportedMediaType is a mutation whose Content-Type is not
+	// application/json (415).
+	CodeUnsupportedMediaType = "unsupported_media_type"
+	// CodeTooManyRequests is a source that failed authentication too often
+	// (429, with Retry-After).
+	CodeTooManyRequests = "too_many_requests"
 	CodeNotFound        = "not_found"
 	CodeMethod          = "method_not_allowed"
 	CodeConflict        = "conflict"
