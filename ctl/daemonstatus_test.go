@@ -30,7 +30,7 @@ func TestStatusShowsDaemonState(t *testing.T) {
 	}
 	want := statusTable + strings.Replace(statusTable[strings.Index(statusTable, "\n")+1:], "app ", "api ", 1) +
 		"app: NOT PERSISTED: state.json could not be written; switchd retries every second (a restart now would go back to what the file says)\n" +
-		"config: last reload FAILED 2026-12-02 11:00:00Z (file): config.toml:3: unknown key \"lissen\"  [31m; running the config loaded 2026-12-02 10:00:00Z\n" +
+		"config: last reload FAILED 2026-12-02 11:00:00Z (file): config.toml:3: unknown key \"lissen\" \\x1b[31m; running the config loaded 2026-12-02 10:00:00Z\n" +
 		"state: /var/lib/switchd/state.json did not exist at start-up: services started on their initial colours\n"
 	if res.stdout != want {
 		t.Errorf("stdout:\n%s\nwant:\n%s", res.stdout, want)
