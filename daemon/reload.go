@@ -183,7 +183,8 @@ func restartOnly(a, b *config.Config) []string {
 	check("server.idle_timeout", a.Server.IdleTimeout != b.Server.IdleTimeout)
 	check("server.max_header_bytes", a.Server.MaxHeaderBytes != b.Server.MaxHeaderBytes)
 	check("server.upstream_* (for upstreams that stay)", a.Server.UpstreamDialTimeout != b.Server.UpstreamDialTimeout ||
-		a.Server.UpstreamResponseTimeout != b.Server.UpstreamResponseTimeout || a.Server.UpstreamMaxIdle != b.Server.UpstreamMaxIdle)
+		a.Server.UpstreamResponseTimeout != b.Server.UpstreamResponseTimeout || a.Server.UpstreamMaxIdle != b.Server.UpstreamMaxIdle ||
+		a.Server.UpstreamIdleTimeout != b.Server.UpstreamIdleTimeout)
 	check("control.listen", a.Control.Listen != b.Control.Listen)
 	check("state.dir", a.State.Dir != b.State.Dir)
 	check("log.format", a.Log.Format != b.Log.Format)
