@@ -17,18 +17,6 @@ import (
 	"switchd/internal/testkit"
 )
 
-// postStrict sends a POST that is not resent and reads the whole answer; a
-// body cut short is an error, as it is for any client that checks.
-func postStrict(c *http.Client, url, body string) (int, string, error) {
-	resp, err := c.Post(url, "text/plain", strings.NewReader(body))
-	if err != nil {
-		return 0, "", err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b), err
-}
-
 // accessLog waits for the one access log line of a test's one request: it
 // is written after the outcome is observed.
 func accessLog(t *testing.T, logs *observer.ObservedLogs) []observer.LoggedEntry {
@@ -55,7 +43,7 @@ func TestCutOffBodyIsAnError(t *testing.T) {
 			ups := upstreams(t, []string{up.Addr}, health.Up, TransportOptions{})
 			core, logs := observer.New(zap.InfoLevel)
 			f := newFixture(t, ups, nil, nil, HandlerOptions{Logger: zap.New(core), AccessLog: true})
-			if _, _, err := postStrict(f.front.Client(), f.front.URL, "payload"); err == nil {
+			if _, _, err := testkit.PostOnce(f.front.Client(), f.front.URL, "payload"); err == nil {
 				t.Fatal("the client read a whole body from an upstream that cut it off")
 			}
 			o := f.obs.next(t)

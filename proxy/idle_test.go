@@ -23,7 +23,7 @@ func TestStaleConnectionIsResent(t *testing.T) {
 		if i > 0 {
 			time.Sleep(200 * time.Millisecond) // the pooled connection dies
 		}
-		code, body, err := postStrict(f.front.Client(), f.front.URL, "payload")
+		code, body, err := testkit.PostOnce(f.front.Client(), f.front.URL, "payload")
 		if err != nil || code != 200 || body != "up:7" {
 			t.Fatalf("POST %d: %d %q %v, want 200 up:7", i, code, body, err)
 		}
@@ -47,12 +47,12 @@ func TestStaleConnectionLargeBody(t *testing.T) {
 	ups := upstreams(t, []string{up.Addr}, health.Up, TransportOptions{IdleTimeout: time.Hour})
 	core, logs := observer.New(zap.WarnLevel)
 	f := newFixture(t, ups, nil, nil, HandlerOptions{Logger: zap.New(core)})
-	if code, _, err := postStrict(f.front.Client(), f.front.URL, "warm"); err != nil || code != 200 {
+	if code, _, err := testkit.PostOnce(f.front.Client(), f.front.URL, "warm"); err != nil || code != 200 {
 		t.Fatalf("first POST: %d %v", code, err)
 	}
 	f.obs.next(t)
 	time.Sleep(200 * time.Millisecond)
-	code, _, err := postStrict(f.front.Client(), f.front.URL, strings.Repeat("x", maxReplayBody+1))
+	code, _, err := testkit.PostOnce(f.front.Client(), f.front.URL, strings.Repeat("x", maxReplayBody+1))
 	if err != nil || code != 502 {
 		t.Fatalf("large POST on a dead connection: %d %v, want 502", code, err)
 	}
@@ -82,7 +82,7 @@ func TestIdleTimeoutClosesFirst(t *testing.T) {
 		if i > 0 {
 			time.Sleep(500 * time.Millisecond)
 		}
-		if code, _, err := postStrict(f.front.Client(), f.front.URL, "payload"); err != nil || code != 200 {
+		if code, _, err := testkit.PostOnce(f.front.Client(), f.front.URL, "payload"); err != nil || code != 200 {
 			t.Fatalf("POST %d: %d %v", i, code, err)
 		}
 	}

@@ -36,9 +36,10 @@ type RawOptions struct {
 	Cut Cut
 	// DeadAfter makes a kept-alive connection idle this long dead: the
 	// upstream has closed it as far as it is concerned, and the client
-	// learns it only from its next request on it, which gets a reset and
-	// no answer. That is the race of an upstream keep-alive timeout firing
-	// just as a request is sent, every time. Zero: connections never die.
+	// learns it only from its next request on it, which is read and gets a
+	// reset, no answer. That is the race of an upstream's keep-alive
+	// timeout firing just as a request is sent, every time. Zero:
+	// connections never die.
 	DeadAfter time.Duration
 }
 
@@ -79,7 +80,8 @@ func (u *RawUpstream) Answered() int64 { return u.answered.Load() }
 // CutShort counts answers broken off by Cut.
 func (u *RawUpstream) CutShort() int64 { return u.cut.Load() }
 
-// Dead counts requests that met a dead connection (DeadAfter).
+// Dead counts requests that met a dead connection (DeadAfter), /healthz's
+// left out.
 func (u *RawUpstream) Dead() int64 { return u.dead.Load() }
 
 // Conns counts the connections accepted.
@@ -130,17 +132,20 @@ func (u *RawUpstream) serve(c net.Conn) {
 		if _, err := br.Peek(1); err != nil {
 			return
 		}
-		if u.o.DeadAfter > 0 && !last.IsZero() && time.Since(last) >= u.o.DeadAfter {
-			u.dead.Add(1)
-			reset(c)
-			return
-		}
+		dead := u.o.DeadAfter > 0 && !last.IsZero() && time.Since(last) >= u.o.DeadAfter
 		req, err := http.ReadRequest(br)
 		if err != nil {
 			return
 		}
 		n, err := io.Copy(io.Discard, req.Body)
 		if err != nil {
+			return
+		}
+		if dead {
+			if req.URL.Path != "/healthz" {
+				u.dead.Add(1)
+			}
+			reset(c)
 			return
 		}
 		if req.URL.Path == "/healthz" {
