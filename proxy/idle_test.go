@@ -14,10 +14,15 @@ import (
 
 // TestStaleConnectionIsResent: every reused connection of this upstream is
 // dead; each POST that meets one is resent on a new connection, and
-// nothing fails or marks the upstream down.
+// nothing fails or marks the upstream down. When the new connection fails
+// too, that is the upstream's failure, and no other upstream gets the
+// request: it did go out once.
 func TestStaleConnectionIsResent(t *testing.T) {
 	up := testkit.NewRawUpstream(t, testkit.RawOptions{Name: "up", DeadAfter: 100 * time.Millisecond})
+	other := testkit.NewRawUpstream(t, testkit.RawOptions{Name: "other"})
 	ups := upstreams(t, []string{up.Addr}, health.Up, TransportOptions{IdleTimeout: time.Hour})
+	// Down: never picked first, only as the other upstream of a retry.
+	ups = append(ups, upstreams(t, []string{other.Addr}, health.Down, TransportOptions{})...)
 	f := newFixture(t, ups, nil, nil, HandlerOptions{})
 	for i := 0; i < 5; i++ {
 		if i > 0 {
@@ -36,6 +41,21 @@ func TestStaleConnectionIsResent(t *testing.T) {
 	}
 	if up.Dead() == 0 {
 		t.Fatal("no request met a dead connection: the test tested nothing")
+	}
+
+	up.Refuse()
+	time.Sleep(200 * time.Millisecond)
+	if code, _, err := testkit.PostOnce(f.front.Client(), f.front.URL, "payload"); err != nil || code != 502 {
+		t.Fatalf("POST to a dead connection of a gone upstream: %d %v, want 502", code, err)
+	}
+	if o := f.obs.next(t); o.Class != ClassError {
+		t.Fatalf("outcome %+v, want error", o)
+	}
+	if st := ups[0].Health().State(); st != health.Down {
+		t.Fatalf("an upstream that refuses a new connection is %s, want down", st)
+	}
+	if other.Answered() != 0 {
+		t.Fatalf("a request that went out once was sent to another upstream")
 	}
 }
 

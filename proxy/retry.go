@@ -80,6 +80,12 @@ func (retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		if err == nil || req.Context().Err() != nil {
 			return resp, err
 		}
+		// A new connection failed too: that is the upstream's. The
+		// request did go out once, so no other upstream gets it.
+		if isUpstreamFault(err) {
+			u.health.Fail(err)
+		}
+		return nil, err
 	}
 	if isUpstreamFault(err) {
 		u.health.Fail(err)

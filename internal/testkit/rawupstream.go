@@ -87,6 +87,9 @@ func (u *RawUpstream) Dead() int64 { return u.dead.Load() }
 // Conns counts the connections accepted.
 func (u *RawUpstream) Conns() int64 { return u.conns.Load() }
 
+// Refuse stops listening: new connections are refused, open ones stay.
+func (u *RawUpstream) Refuse() { u.ln.Close() }
+
 // Close stops listening, closes every connection and waits for them.
 func (u *RawUpstream) Close() {
 	u.close.Do(func() {
