@@ -62,10 +62,12 @@ func TestGuardRevertsWhenBodiesAreCutOff(t *testing.T) {
 		fmt.Sprintf(guardSection, "10s", 20, "10m"))
 	waitHealthy(t, in.control, "green")
 	flip(t, in.control)
+	flipped := time.Now()
 	l := startStrictLoad(in.proxy+"/", 8, 0)
 	svc := waitActive(t, in.control, "blue", 10*time.Second)
 	ok, failed := l.end()
-	t.Logf("strict POSTs: %d ok, %d failed; green cut off %d answers", ok, failed, green.CutShort())
+	t.Logf("reverted %v after the flip; strict POSTs: %d ok, %d failed; green cut off %d answers",
+		svc.ChangedAt.Sub(flipped).Round(time.Millisecond), ok, failed, green.CutShort())
 	if svc.Reason != "guard" {
 		t.Fatalf("blue active again with reason %q, want guard", svc.Reason)
 	}
