@@ -149,7 +149,7 @@ func TestStaleKeepAliveConnectionsLoseNothing(t *testing.T) {
 		wantDead bool
 	}{
 		{name: "default idle timeout: resent", wantDead: true},
-		{name: "idle timeout below the upstream's", server: `upstream_idle_timeout = "100ms"` + "\n"},
+		{name: "idle timeout below the upstream's", server: `upstream_idle_timeout = "50ms"` + "\n"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			blue := colourBackend(t, "blue")

@@ -43,6 +43,8 @@ func TestStaleConnectionIsResent(t *testing.T) {
 		t.Fatal("no request met a dead connection: the test tested nothing")
 	}
 
+	// Every other POST above dialled and left its connection pooled (a
+	// resend's connection is not kept): after five, one is pooled.
 	up.Refuse()
 	time.Sleep(200 * time.Millisecond)
 	if code, _, err := testkit.PostOnce(f.front.Client(), f.front.URL, "payload"); err != nil || code != 502 {

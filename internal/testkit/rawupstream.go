@@ -180,9 +180,10 @@ func (u *RawUpstream) breakOff(c net.Conn) {
 		return
 	}
 	if u.o.Cut == CutReset {
-		// Time for the client to read the headers: a reset can make the
-		// kernel drop what it has not read yet.
-		time.Sleep(20 * time.Millisecond)
+		// Time for the client to read the headers: a reset makes the
+		// kernel drop what it has not read yet. Generous, as the machine
+		// running the tests may be busy.
+		time.Sleep(100 * time.Millisecond)
 		reset(c)
 	}
 }
