@@ -54,6 +54,10 @@ type Server struct {
 	UpstreamResponseTimeout Duration `toml:"upstream_response_timeout"`
 	// UpstreamMaxIdle is the keep-alive pool size per upstream. Default 256.
 	UpstreamMaxIdle int `toml:"upstream_max_idle"`
+	// UpstreamIdleTimeout closes a kept-alive upstream connection idle this
+	// long, before the upstream's own keep-alive timeout can close it under
+	// a request. Default DefaultUpstreamIdleTimeout (1s); must be positive.
+	UpstreamIdleTimeout Duration `toml:"upstream_idle_timeout"`
 
 	// Trusted is TrustedProxies parsed by Parse, host bits masked; a bare IP
 	// is a /32 or /128. Nil: trust no one.

@@ -15,6 +15,12 @@ const (
 	DefaultControlListen = "127.0.0.1:9180"
 	// DefaultPreviewHeader is the default [service.preview].header.
 	DefaultPreviewHeader = "X-Switchd-Preview"
+	// DefaultUpstreamIdleTimeout is the default [server].upstream_idle_timeout:
+	// below the shortest keep-alive timeout of common app servers (gunicorn
+	// 2s; Node, uvicorn and Apache 5s), so that switchd drops an idle
+	// connection before the upstream does and never sends a request into one
+	// the upstream is closing.
+	DefaultUpstreamIdleTimeout = time.Second
 )
 
 func dur(d time.Duration) Duration { return Duration(d) }
@@ -38,6 +44,7 @@ func applyDefaults(c *Config, set func(path string) bool) {
 	def("server.upstream_dial_timeout", func() { s.UpstreamDialTimeout = dur(3 * time.Second) })
 	def("server.upstream_response_timeout", func() { s.UpstreamResponseTimeout = dur(60 * time.Second) })
 	def("server.upstream_max_idle", func() { s.UpstreamMaxIdle = 256 })
+	def("server.upstream_idle_timeout", func() { s.UpstreamIdleTimeout = dur(DefaultUpstreamIdleTimeout) })
 
 	def("tls.mode", func() { c.TLS.Mode = "off" })
 	def("tls.min_version", func() { c.TLS.MinVersion = "1.2" })

@@ -120,6 +120,7 @@ func (v validator) server(c *Config) {
 	v.positive("server.read_header_timeout", s.ReadHeaderTimeout)
 	v.positive("server.idle_timeout", s.IdleTimeout)
 	v.positive("server.upstream_dial_timeout", s.UpstreamDialTimeout)
+	v.positive("server.upstream_idle_timeout", s.UpstreamIdleTimeout)
 	if s.MaxHeaderBytes < 1024 {
 		v.add("server.max_header_bytes", nil, "must be at least 1024, got %d", s.MaxHeaderBytes)
 	}

@@ -110,6 +110,12 @@ type instance struct {
 
 func startRun(t *testing.T, text string) *instance {
 	t.Helper()
+	return startRunLogged(t, text, zap.NewNop())
+}
+
+// startRunLogged is startRun with log lines going to log.
+func startRunLogged(t *testing.T, text string, log *zap.Logger) *instance {
+	t.Helper()
 	cfg, err := config.Parse([]byte(text), "test.toml")
 	if err != nil {
 		t.Fatal(err)
@@ -126,7 +132,7 @@ func startRun(t *testing.T, text string) *instance {
 	in := &instance{proxy: "http://" + pl.Addr().String(), control: "http://" + cl.Addr().String(), cancel: cancel, done: make(chan error, 1)}
 	ready := make(chan struct{})
 	go func() {
-		in.done <- Run(ctx, Options{Config: cfg, Logger: zap.NewNop(), Version: "test",
+		in.done <- Run(ctx, Options{Config: cfg, Logger: log, Version: "test",
 			ProxyListener: pl, ControlListener: cl, Ready: func(Addrs) { close(ready) }})
 	}()
 	select {

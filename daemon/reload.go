@@ -208,7 +208,8 @@ func restartOnly(a, b *config.Config) []string {
 	check("server.idle_timeout", a.Server.IdleTimeout != b.Server.IdleTimeout)
 	check("server.max_header_bytes", a.Server.MaxHeaderBytes != b.Server.MaxHeaderBytes)
 	check("server.upstream_* (for upstreams that stay)", a.Server.UpstreamDialTimeout != b.Server.UpstreamDialTimeout ||
-		a.Server.UpstreamResponseTimeout != b.Server.UpstreamResponseTimeout || a.Server.UpstreamMaxIdle != b.Server.UpstreamMaxIdle)
+		a.Server.UpstreamResponseTimeout != b.Server.UpstreamResponseTimeout || a.Server.UpstreamMaxIdle != b.Server.UpstreamMaxIdle ||
+		a.Server.UpstreamIdleTimeout != b.Server.UpstreamIdleTimeout)
 	check("control.listen", a.Control.Listen != b.Control.Listen)
 	check("control.tls_cert, tls_key, client_ca, client_cert_role, hosts", a.Control.TLSCert != b.Control.TLSCert ||
 		a.Control.TLSKey != b.Control.TLSKey || a.Control.ClientCA != b.Control.ClientCA ||

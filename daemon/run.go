@@ -229,6 +229,7 @@ func (d *daemon) start(ctx context.Context, o Options) error {
 			DialTimeout:           cfg.Server.UpstreamDialTimeout.D(),
 			ResponseHeaderTimeout: cfg.Server.UpstreamResponseTimeout.D(),
 			MaxIdle:               cfg.Server.UpstreamMaxIdle,
+			IdleTimeout:           cfg.Server.UpstreamIdleTimeout.D(),
 		},
 		Observer: func(name string) proxy.Observer {
 			return newServiceObserver(d.metrics, name, d.guard.Service(name))

@@ -90,6 +90,8 @@ type reqState struct {
 	status   int
 	class    Class
 	headers  time.Time // when the response headers were ready
+	conn     connTrace // the connections it went out on (idle.go)
+	cut      bodyWatch // the upstream's response body (aborted.go)
 }
 
 func stateOf(r *http.Request) *reqState {
@@ -152,14 +154,14 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		rs.reply(w, http.StatusBadRequest, Class4xx, "400 bad request: unreadable body")
 		return
 	}
-	h.rp.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, rs)))
+	h.rp.ServeHTTP(w, r.WithContext(rs.conn.context(context.WithValue(r.Context(), ctxKey{}, rs))))
 }
 
 func (h *Handler) finish(r *http.Request, rs *reqState, color config.Color, preview bool, start time.Time) {
-	if rs.class == ClassNone {
-		// A panic (http.ErrAbortHandler) after the headers went out: the
-		// client went away while the body was copied.
-		rs.class = ClassCanceled
+	if rs.class == ClassNone || rs.cut.broken() {
+		// The body did not reach the client whole (ReverseProxy panicked
+		// with http.ErrAbortHandler after the headers went out).
+		h.cutOff(r, rs)
 	}
 	end := time.Now()
 	// Latency is time to the response headers, as nginx's
@@ -181,7 +183,7 @@ func (h *Handler) finish(r *http.Request, rs *reqState, color config.Color, prev
 		ce.Write(zap.String("service", rs.svc.name), zap.Stringer("color", color), zap.String("upstream", up),
 			zap.String("method", r.Method), zap.String("host", r.Host), zap.String("uri", r.RequestURI),
 			zap.Int("status", rs.status), zap.Duration("duration", end.Sub(start)), zap.Duration("upstream_header_time", d), zap.String("remote", r.RemoteAddr),
-			zap.Bool("preview", preview))
+			zap.Bool("preview", preview), rs.cut.field())
 	}
 }
 
@@ -205,7 +207,9 @@ func modifyResponse(resp *http.Response) error {
 		if rwc, ok := resp.Body.(io.ReadWriteCloser); ok {
 			resp.Body = rs.svc.upgrades[rs.pool.color.Index()].add(rwc)
 		}
+		return nil
 	}
+	rs.cut.watch(resp)
 	return nil
 }
 
@@ -228,7 +232,7 @@ func (h *Handler) errorHandler(w http.ResponseWriter, r *http.Request, err error
 		if ok, held := rs.svc.errLimit.allow(time.Now()); ok {
 			ce.Write(zap.String("service", rs.svc.name), zap.Stringer("color", rs.pool.color),
 				zap.String("upstream", rs.upstream.address), zap.Int("status", status), zap.Error(err),
-				zap.Int64("suppressed", held))
+				zap.Bool("stale_connection", rs.conn.stale), zap.Int64("suppressed", held))
 		}
 	}
 	rs.reply(w, status, ClassError, msg)

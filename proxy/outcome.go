@@ -26,7 +26,9 @@ const (
 	Class3xx
 	Class4xx
 	Class5xx
-	// ClassError: switchd answered (502/504/503) because no upstream could.
+	// ClassError: switchd answered (502/504/503) because no upstream could,
+	// or the upstream's answer broke off after its headers (Status is then
+	// the upstream's, as the client got it).
 	ClassError
 	// ClassCanceled: the client went away before the answer; not an error.
 	ClassCanceled

@@ -51,22 +51,41 @@ type readCloser struct {
 	io.Closer
 }
 
-// retryTransport sends the request to the upstream chosen for it and, when
-// the connection could not be made at all, once more to another upstream of
-// the same colour: nothing reached the first one, so any method is safe.
+// retryTransport sends the request to the upstream chosen for it. When a
+// kept-alive connection turned out dead it resends once, on a new
+// connection to the same upstream (idle.go); when the connection could not
+// be made at all, once to another upstream of the same colour: nothing
+// reached the first one, so any method is safe.
 type retryTransport struct{}
 
 func (retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	rs := stateOf(req)
 	u := rs.upstream
-	u.inflight.Add(1)
-	resp, err := u.transport.RoundTrip(req)
-	u.inflight.Add(-1)
+	resp, err := rs.send(u.transport, u, req)
 	if err == nil {
 		return resp, nil
 	}
 	if req.Context().Err() != nil {
 		return nil, err // the client went away: not the upstream's fault
+	}
+	if rs.conn.staleConn(err) {
+		// The upstream closed that connection, not the request: no
+		// passive failure either way. A body that streamed through
+		// cannot be sent again; the client gets 502 (errorHandler).
+		if !rs.replay {
+			rs.conn.stale = true
+			return nil, err
+		}
+		resp, err = rs.send(u.fresh, u, rs.again(req, u))
+		if err == nil || req.Context().Err() != nil {
+			return resp, err
+		}
+		// A new connection failed too: that is the upstream's. The
+		// request did go out once, so no other upstream gets it.
+		if isUpstreamFault(err) {
+			u.health.Fail(err)
+		}
+		return nil, err
 	}
 	if isUpstreamFault(err) {
 		u.health.Fail(err)
@@ -79,18 +98,30 @@ func (retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		return nil, err
 	}
 	rs.upstream = alt
-	again := req.Clone(req.Context())
-	again.URL.Scheme, again.URL.Host = alt.scheme, alt.host
-	if rs.body != nil {
-		again.Body = io.NopCloser(bytes.NewReader(rs.body))
-	}
-	alt.inflight.Add(1)
-	defer alt.inflight.Add(-1)
-	resp, err2 := alt.transport.RoundTrip(again)
+	resp, err2 := rs.send(alt.transport, alt, rs.again(req, alt))
 	if err2 != nil && isUpstreamFault(err2) {
 		alt.health.Fail(err2)
 	}
 	return resp, err2
+}
+
+// send makes one attempt through tr (u's pooled or fresh transport),
+// counted in u's requests in flight.
+func (rs *reqState) send(tr http.RoundTripper, u *Upstream, req *http.Request) (*http.Response, error) {
+	rs.conn.begin()
+	u.inflight.Add(1)
+	defer u.inflight.Add(-1)
+	return tr.RoundTrip(req)
+}
+
+// again returns req addressed to u, with the kept body from its start.
+func (rs *reqState) again(req *http.Request, u *Upstream) *http.Request {
+	again := req.Clone(req.Context())
+	again.URL.Scheme, again.URL.Host = u.scheme, u.host
+	if rs.body != nil {
+		again.Body = io.NopCloser(bytes.NewReader(rs.body))
+	}
+	return again
 }
 
 // notSent reports whether err means no byte of the request reached the

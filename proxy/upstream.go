@@ -20,6 +20,11 @@ type TransportOptions struct {
 	ResponseHeaderTimeout time.Duration
 	// MaxIdle is the keep-alive pool size. Zero means 256.
 	MaxIdle int
+	// IdleTimeout closes a kept-alive connection idle this long: it must be
+	// below the upstream's own keep-alive timeout, or the upstream closes
+	// connections that switchd is about to reuse. Zero means
+	// config.DefaultUpstreamIdleTimeout (1s).
+	IdleTimeout time.Duration
 	// TLS is the client configuration for https:// upstreams. Nil means the
 	// system roots.
 	TLS *tls.Config
@@ -34,7 +39,10 @@ type Upstream struct {
 	health  *health.Target
 
 	transport *http.Transport
-	inflight  atomic.Int64
+	// fresh is transport without keep-alive: a request resent because a
+	// kept-alive connection turned out dead must go on a new one (idle.go).
+	fresh    *http.Transport
+	inflight atomic.Int64
 }
 
 // NewUpstream returns an Upstream for addr whose health is t (never nil).
@@ -49,13 +57,16 @@ func NewUpstream(addr string, t *health.Target, o TransportOptions) (*Upstream, 
 	if o.MaxIdle == 0 {
 		o.MaxIdle = 256
 	}
+	if o.IdleTimeout == 0 {
+		o.IdleTimeout = config.DefaultUpstreamIdleTimeout
+	}
 	d := &net.Dialer{Timeout: o.DialTimeout, KeepAlive: 30 * time.Second}
 	tr := &http.Transport{
 		Proxy:                 nil, // never send upstream traffic through $HTTP_PROXY
 		DialContext:           d.DialContext,
 		MaxIdleConns:          0,
 		MaxIdleConnsPerHost:   o.MaxIdle,
-		IdleConnTimeout:       90 * time.Second,
+		IdleConnTimeout:       o.IdleTimeout,
 		ResponseHeaderTimeout: o.ResponseHeaderTimeout,
 		TLSHandshakeTimeout:   10 * time.Second,
 		ExpectContinueTimeout: time.Second,
@@ -64,7 +75,9 @@ func NewUpstream(addr string, t *health.Target, o TransportOptions) (*Upstream, 
 		// would change the bytes the upstream meant to send.
 		DisableCompression: true,
 	}
-	return &Upstream{address: addr, scheme: scheme, host: hostport, health: t, transport: tr}, nil
+	fresh := tr.Clone()
+	fresh.DisableKeepAlives = true
+	return &Upstream{address: addr, scheme: scheme, host: hostport, health: t, transport: tr, fresh: fresh}, nil
 }
 
 // Address returns the address as configured.
