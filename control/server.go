@@ -56,6 +56,7 @@ type Server struct {
 	o      Options
 	mux    *http.ServeMux
 	tokens atomic.Pointer[Tokens]
+	routes []Route // what New registered, for Routes
 }
 
 // maxBody caps a control request body; the biggest legitimate one is tiny.
@@ -89,6 +90,7 @@ func New(o Options) *Server {
 	}
 	if o.Level != nil {
 		s.mux.HandleFunc("/v1/log/level", s.logLevel)
+		s.routes = append(s.routes, logLevelRoles...)
 	}
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, CodeNotFound, fmt.Sprintf("no endpoint %s", r.URL.Path))
@@ -105,6 +107,7 @@ func (s *Server) SetTokens(t *Tokens) { s.tokens.Store(t) }
 // route registers h for one method and role; any other method gets a JSON
 // 405, so that a mutation can never happen through GET.
 func (s *Server) route(pattern, method string, need Role, h http.HandlerFunc) {
+	s.routes = append(s.routes, Route{Method: method, Pattern: pattern, Role: need})
 	s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != method && !(method == "GET" && r.Method == "HEAD") {
 			w.Header().Set("Allow", method)
@@ -283,17 +286,13 @@ func writeError(w http.ResponseWriter, status int, code, msg string) {
 // logLevel reads (role read) or sets (role admin) the log level, so that an
 // operator can turn on debug logs without a restart.
 func (s *Server) logLevel(w http.ResponseWriter, r *http.Request) {
-	need := RoleRead
-	switch r.Method {
-	case http.MethodGet, http.MethodHead:
-	case http.MethodPut:
-		need = RoleAdmin
-	default:
+	need, ok := logLevelRole(r.Method)
+	if !ok {
 		w.Header().Set("Allow", "GET, PUT")
 		writeError(w, http.StatusMethodNotAllowed, CodeMethod, fmt.Sprintf("%s needs GET or PUT, not %s", r.URL.Path, r.Method))
 		return
 	}
-	r, ok := s.authorize(w, r, need)
+	r, ok = s.authorize(w, r, need)
 	if !ok {
 		return
 	}
