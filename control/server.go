@@ -77,6 +77,7 @@ type Server struct {
 	actions map[string]string // route pattern → audit action of a mutation
 	limiter *failLimiter
 	now     func() time.Time
+	routes  []Route // what New registered, for Routes
 }
 
 // maxBody caps a control request body; the biggest legitimate one is tiny.
@@ -117,6 +118,7 @@ func New(o Options) *Server {
 	if o.Level != nil {
 		s.actions["/v1/log/level"] = "log_level"
 		s.mux.HandleFunc("/v1/log/level", s.logLevel)
+		s.routes = append(s.routes, logLevelRoles...)
 	}
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, CodeNotFound, fmt.Sprintf("no endpoint %s", r.URL.Path))
@@ -167,6 +169,7 @@ func (s *Server) SetTokens(t *Tokens) { s.tokens.Store(t) }
 // mutation in the audit log ("" for reads).
 func (s *Server) route(pattern, method string, need Role, action string, h http.HandlerFunc) {
 	s.actions[pattern] = action
+	s.routes = append(s.routes, Route{Method: method, Pattern: pattern, Role: need})
 	s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != method && !(method == "GET" && r.Method == "HEAD") {
 			w.Header().Set("Allow", method)
@@ -377,21 +380,19 @@ func writeError(w http.ResponseWriter, status int, code, msg string) {
 // logLevel reads (role read) or sets (role admin) the log level, so that an
 // operator can turn on debug logs without a restart.
 func (s *Server) logLevel(w http.ResponseWriter, r *http.Request) {
-	need := RoleRead
-	switch r.Method {
-	case http.MethodGet, http.MethodHead:
-	case http.MethodPut:
-		need = RoleAdmin
-		auditOf(r).action = "log_level"
-		if jsonOnly(w, r) {
-			return
-		}
-	default:
+	need, ok := logLevelRole(r.Method)
+	if !ok {
 		w.Header().Set("Allow", "GET, PUT")
 		writeError(w, http.StatusMethodNotAllowed, CodeMethod, fmt.Sprintf("%s needs GET or PUT, not %s", r.URL.Path, r.Method))
 		return
 	}
-	r, ok := s.authorize(w, r, need)
+	if r.Method == http.MethodPut {
+		auditOf(r).action = "log_level"
+		if jsonOnly(w, r) {
+			return
+		}
+	}
+	r, ok = s.authorize(w, r, need)
 	if !ok {
 		return
 	}

@@ -1,5 +1,5 @@
 // Command switchctl is the command-line client of switchd's control API;
-// see package switchd/ctl and SPEC.md.
+// see package switchd/ctl and docs/switchctl.md.
 package main
 
 import (
