@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"strings"
 	"sync/atomic"
 
@@ -39,6 +40,9 @@ type Options struct {
 	Events http.Handler
 	// Reload re-reads the config for POST /v1/reload; nil: 404.
 	Reload func(ctx context.Context) error
+	// Upgrade starts the binary on disk on the same sockets for POST
+	// /v1/upgrade and returns once it serves; nil: 404.
+	Upgrade func() error
 	// Version is reported by /healthz.
 	Version string
 	// Logger; nil: no logs.
@@ -87,6 +91,9 @@ func New(o Options) *Server {
 	if o.Reload != nil {
 		s.route("/v1/reload", "POST", RoleAdmin, s.reload)
 	}
+	if o.Upgrade != nil {
+		s.route("/v1/upgrade", "POST", RoleAdmin, s.upgrade)
+	}
 	if o.Level != nil {
 		s.mux.HandleFunc("/v1/log/level", s.logLevel)
 	}
@@ -120,7 +127,7 @@ func (s *Server) route(pattern, method string, need Role, h http.HandlerFunc) {
 }
 
 func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) {
-	writeJSON(w, http.StatusOK, Health{Status: "ok", Version: s.o.Version})
+	writeJSON(w, http.StatusOK, Health{Status: "ok", Version: s.o.Version, PID: os.Getpid()})
 }
 
 func (s *Server) list(w http.ResponseWriter, _ *http.Request) {
@@ -262,6 +269,16 @@ func errorStatus(err error) (int, string) {
 func (s *Server) reload(w http.ResponseWriter, r *http.Request) {
 	if err := s.o.Reload(r.Context()); err != nil {
 		writeError(w, http.StatusBadRequest, CodeBadRequest, err.Error())
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]bool{"ok": true})
+}
+
+// upgrade answers once the new process serves (200) or failed to start
+// (500 upgrade_failed; this process serves on).
+func (s *Server) upgrade(w http.ResponseWriter, _ *http.Request) {
+	if err := s.o.Upgrade(); err != nil {
+		writeError(w, http.StatusInternalServerError, CodeUpgradeFailed, err.Error())
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]bool{"ok": true})
