@@ -1,0 +1,208 @@
+package daemon
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"switchd/control"
+	"switchd/internal/testkit"
+)
+
+// wsConfig is baseConfig with blue an echoing WebSocket server.
+func wsConfig(t *testing.T) (cfgPath string) {
+	t.Helper()
+	echo := httptest.NewServer(testkit.EchoWebSocket(""))
+	t.Cleanup(echo.Close)
+	green := colourBackend(t, "green")
+	dir := t.TempDir()
+	return writeConfig(t, dir, fmt.Sprintf(baseConfig, filepath.Join(dir, "state"), addrOf(echo), addrOf(green)))
+}
+
+// openWebSocket dials /ws through the proxy and checks one round trip.
+func openWebSocket(t *testing.T, proxyURL string) *websocket.Conn {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	conn, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(proxyURL, "http")+"/ws", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.CloseNow() })
+	if err := wsRoundTrip(conn); err != nil {
+		t.Fatal(err)
+	}
+	return conn
+}
+
+func wsRoundTrip(conn *websocket.Conn) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := conn.Write(ctx, websocket.MessageText, []byte("ping")); err != nil {
+		return err
+	}
+	_, _, err := conn.Read(ctx)
+	return err
+}
+
+// answeredAfter sends GETs through the proxy until one is answered and
+// returns how long after since that was; a connection the kernel queued
+// for a process that is not accepting yet simply waits.
+func answeredAfter(t *testing.T, url string, since time.Time) time.Duration {
+	t.Helper()
+	hc := &http.Client{Timeout: 30 * time.Second}
+	for time.Since(since) < 30*time.Second {
+		resp, err := hc.Get(url)
+		if err == nil {
+			resp.Body.Close()
+			return time.Since(since) // any answer: blue is a WebSocket server, it says 426
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatal("no request answered in 30s")
+	return 0
+}
+
+// TestRestartDoesNotWaitForWebSockets: with socket activation, a restart
+// (SIGTERM, exit, successor) while a WebSocket is open answers new requests
+// at once: the old process closes the WebSocket instead of waiting out
+// shutdown_grace (5s here) while nothing can accept.
+func TestRestartDoesNotWaitForWebSockets(t *testing.T) {
+	sd := newSystemd(t, wsConfig(t))
+	p := sd.start()
+	sd.waitServing(p.done)
+	conn := openWebSocket(t, sd.proxyURL)
+
+	sent := time.Now()
+	_ = syscall.Kill(p.pid, syscall.SIGTERM)
+	next := make(chan *sdProc, 1)
+	go func() {
+		<-p.done
+		next <- sd.start()
+	}()
+	// By now the old process has stopped accepting (a request sent at once
+	// could still be accepted before it saw the signal).
+	time.Sleep(200 * time.Millisecond)
+	took := answeredAfter(t, sd.proxyURL+"/", sent)
+	t.Logf("a new request was answered %v after SIGTERM", took.Round(time.Millisecond))
+	if took > 2500*time.Millisecond {
+		t.Fatalf("a new request waited %v: the old process waited for the WebSocket", took)
+	}
+	<-p.done
+	if err := wsRoundTrip(conn); err == nil {
+		t.Fatal("the WebSocket still works after the old process exited")
+	}
+	sigterm(t, <-next, sd)
+}
+
+// TestUpgradeLetsWebSocketsDrain: an upgrade (POST /v1/upgrade, as
+// switchctl upgrade sends it) while a WebSocket is open hands the sockets
+// over at once: new requests are answered by the new process while the
+// old one keeps the WebSocket working, and exits once it ends.
+func TestUpgradeLetsWebSocketsDrain(t *testing.T) {
+	sd := newSystemd(t, wsConfig(t))
+	old := sd.start("-pid-file", sd.pidFile())
+	sd.waitServing(old.done)
+	conn := openWebSocket(t, sd.proxyURL)
+
+	sent := time.Now()
+	next, failure := sd.upgrade(old)
+	if next == nil {
+		t.Fatalf("upgrade: %s\n%s", failure, sd.output())
+	}
+	t.Logf("upgrade answered after %v", time.Since(sent).Round(time.Millisecond))
+	handed := time.Now()
+	took := answeredAfter(t, sd.proxyURL+"/", handed)
+	t.Logf("a new request was answered %v after the upgrade answered", took.Round(time.Millisecond))
+	if took > time.Second {
+		t.Fatalf("a new request waited %v after the handover", took)
+	}
+	// The old process no longer accepts: every new connection is the new one's.
+	for i := 0; i < 20; i++ {
+		if pid := servingPID(t, sd); pid != next.pid {
+			t.Fatalf("request %d answered by pid %d, not the new process %d", i, pid, next.pid)
+		}
+	}
+	if err := wsRoundTrip(conn); err != nil {
+		t.Fatalf("the WebSocket broke at the handover: %v", err)
+	}
+	select {
+	case <-old.done:
+		t.Fatal("the old process exited while its WebSocket was open")
+	default:
+	}
+	conn.Close(websocket.StatusNormalClosure, "")
+	exited(t, old, sd)
+	sigterm(t, next, sd)
+}
+
+// TestUpgradeWithBadConfigKeepsServing: with a broken config on disk an
+// upgrade fails, says so (500, switchctl exit 1), and the running process
+// serves on and still accepts changes.
+func TestUpgradeWithBadConfigKeepsServing(t *testing.T) {
+	sd := newSystemd(t, wsConfig(t))
+	p := sd.start("-pid-file", sd.pidFile())
+	sd.waitServing(p.done)
+	good, err := os.ReadFile(sd.cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(sd.cfgPath, append(good, "\nbogus = 1\n"...), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if next, failure := sd.upgrade(p); next != nil || !strings.Contains(failure, "500") || !strings.Contains(failure, "upgrade_failed") {
+		t.Fatalf("upgrade with a bad config: %v %s", next, failure)
+	}
+	code, out, errs := switchctl(t, sd.controlURL, "upgrade")
+	if code != 1 || !strings.Contains(errs, "keeps serving") {
+		t.Fatalf("switchctl upgrade with a bad config: exit %d\n%s%s", code, out, errs)
+	}
+	if pid := servingPID(t, sd); pid != p.pid {
+		t.Fatalf("answered by pid %d after the failed upgrade, not %d", pid, p.pid)
+	}
+	waitHealthy(t, sd.controlURL, "green")
+	flip(t, sd.controlURL) // thawed: changes work again
+
+	if err := os.WriteFile(sd.cfgPath, good, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errs = switchctl(t, sd.controlURL, "upgrade")
+	if code != 0 {
+		t.Fatalf("switchctl upgrade: exit %d\n%s%s\n%s", code, out, errs, sd.output())
+	}
+	next := sd.adopt(sd.readPID(), p)
+	exited(t, p, sd)
+	var svc control.Service
+	api(t, "GET", sd.controlURL+"/v1/services/app", nil, &svc)
+	if svc.Active != "green" || svc.Generation != 1 {
+		t.Fatalf("the new process does not serve the state the old one left: %+v", svc)
+	}
+	sigterm(t, next, sd)
+}
+
+// servingPID asks the control API which process answers a new connection.
+func servingPID(t *testing.T, sd *systemd) int {
+	t.Helper()
+	tr := &http.Transport{DisableKeepAlives: true}
+	defer tr.CloseIdleConnections()
+	resp, err := (&http.Client{Transport: tr, Timeout: 5 * time.Second}).Get(sd.controlURL + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var h control.Health
+	if err := json.NewDecoder(resp.Body).Decode(&h); err != nil {
+		t.Fatal(err)
+	}
+	return h.PID
+}
