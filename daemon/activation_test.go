@@ -59,6 +59,19 @@ func newSystemd(t *testing.T, cfgPath string) *systemd {
 	return s
 }
 
+// newSupervisor is newSystemd without socket activation: every switchd
+// binds its own listeners (and hands them on in an upgrade).
+func newSupervisor(t *testing.T, cfgPath string) *systemd {
+	t.Helper()
+	s := &systemd{t: t, cfgPath: cfgPath, logPath: filepath.Join(t.TempDir(), "switchd.log")}
+	var err error
+	if s.log, err = os.OpenFile(s.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.log.Close() })
+	return s
+}
+
 // output is what every process wrote so far.
 func (s *systemd) output() string {
 	b, _ := os.ReadFile(s.logPath)
@@ -78,8 +91,10 @@ func (s *systemd) start(args ...string) *sdProc {
 	s.t.Helper()
 	cmd := exec.Command(binPath, append([]string{"-config", s.cfgPath}, args...)...)
 	cmd.Stdout, cmd.Stderr = s.log, s.log
-	cmd.ExtraFiles = s.files
-	cmd.Env = append(os.Environ(), "LISTEN_FDS=2", "LISTEN_FDNAMES=http:control")
+	if len(s.files) > 0 {
+		cmd.ExtraFiles = s.files
+		cmd.Env = append(os.Environ(), "LISTEN_FDS=2", "LISTEN_FDNAMES=http:control")
+	}
 	if err := cmd.Start(); err != nil {
 		s.t.Fatal(err)
 	}
@@ -269,4 +284,20 @@ func (s *systemd) upgrade(p *sdProc) (*sdProc, string) {
 		s.t.Fatalf("upgrade answered 200 but the pid file says %d (old %d)", pid, p.pid)
 	}
 	return s.adopt(pid, p), ""
+}
+
+// signalUpgrade sends p SIGUSR2 and returns its successor once the pid file
+// names it.
+func (s *systemd) signalUpgrade(p *sdProc) *sdProc {
+	s.t.Helper()
+	_ = syscall.Kill(p.pid, syscall.SIGUSR2)
+	deadline := time.Now().Add(15 * time.Second)
+	for time.Now().Before(deadline) {
+		if pid := s.readPID(); pid != 0 && pid != p.pid {
+			return s.adopt(pid, p)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	s.t.Fatalf("no successor 15s after SIGUSR2:\n%s", s.output())
+	return nil
 }

@@ -1,9 +1,12 @@
 package daemon
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -205,4 +208,105 @@ func servingPID(t *testing.T, sd *systemd) int {
 		t.Fatal(err)
 	}
 	return h.PID
+}
+
+// TestUpgradeOwnSocketsAndUnixControl: without socket activation switchd
+// hands its own listeners on, the control API's unix socket included: the
+// socket file outlives the old process and goes with the last one. A
+// change sent to the old process over a connection kept alive from before
+// the handover is refused (503 upgrading) or finds the connection closed;
+// it never changes the state the new process serves.
+func TestUpgradeOwnSocketsAndUnixControl(t *testing.T) {
+	dir, err := os.MkdirTemp("", "swd") // short: unix socket paths are limited to ~108 bytes
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	sock := filepath.Join(dir, "control.sock")
+	blue, green := colourBackend(t, "blue"), colourBackend(t, "green")
+	proxyAddr := freePort(t)
+	text := fmt.Sprintf(baseConfig, filepath.Join(dir, "state"), addrOf(blue), addrOf(green))
+	text = strings.Replace(text, `http_listen = "127.0.0.1:0"`, fmt.Sprintf("http_listen = %q", proxyAddr), 1)
+	text = strings.Replace(text, "[control]\nlisten = \"127.0.0.1:0\"", fmt.Sprintf("[control]\nlisten = %q", "unix:"+sock), 1)
+	sd := newSupervisor(t, writeConfig(t, dir, text))
+	old := sd.start("-pid-file", sd.pidFile())
+	if code, out, errs := switchctlRetry(t, "unix:"+sock, "wait", "healthy", "green"); code != 0 {
+		t.Fatalf("switchd did not come up: %d %s %s\n%s", code, out, errs, sd.output())
+	}
+
+	kept, err := net.Dial("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer kept.Close()
+	keptReader := bufio.NewReader(kept)
+	if resp := rawRequest(t, kept, keptReader, "GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n"); resp == nil || resp.StatusCode != 200 {
+		t.Fatalf("kept-alive GET: %v", resp)
+	}
+
+	if code, out, errs := switchctl(t, "unix:"+sock, "upgrade"); code != 0 {
+		t.Fatalf("switchctl upgrade: exit %d %s %s\n%s", code, out, errs, sd.output())
+	}
+	next := sd.adopt(sd.readPID(), old)
+	if next.pid == old.pid {
+		t.Fatal("the pid file still names the old process")
+	}
+	flipReq := "POST /v1/services/app/flip HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}"
+	if resp := rawRequest(t, kept, keptReader, flipReq); resp == nil {
+		t.Log("the old process had closed the kept-alive connection")
+	} else if resp.StatusCode != http.StatusServiceUnavailable || !resp.Close {
+		t.Fatalf("a flip sent to the old process after the handover: %d %v, want 503 and Connection: close, or a closed connection", resp.StatusCode, resp.Header)
+	} else {
+		t.Log("the old process refused a flip: 503")
+	}
+	exited(t, old, sd)
+	if _, err := os.Stat(sock); err != nil {
+		t.Fatalf("the old process took the control socket with it: %v", err)
+	}
+	var svc control.Service
+	if code, out, errs := switchctl(t, "unix:"+sock, "--json", "status", "app"); code != 0 {
+		t.Fatalf("status from the new process: %d %s", code, errs)
+	} else if err := json.Unmarshal([]byte(out), &svc); err != nil || svc.Generation != 0 || svc.Active != "blue" {
+		t.Fatalf("the new process serves %+v (%v); the old one must not have flipped", svc, err)
+	}
+	if resp, err := http.Get("http://" + proxyAddr + "/"); err != nil {
+		t.Fatal(err)
+	} else {
+		resp.Body.Close()
+	}
+	sigterm(t, next, sd)
+	if _, err := os.Stat(sock); !os.IsNotExist(err) {
+		t.Fatalf("the control socket is left behind after the last process stopped: %v", err)
+	}
+}
+
+// rawRequest writes one request on c and reads the answer; nil when the
+// connection was closed instead.
+func rawRequest(t *testing.T, c net.Conn, r *bufio.Reader, req string) *http.Response {
+	t.Helper()
+	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+	if _, err := io.WriteString(c, req); err != nil {
+		return nil
+	}
+	resp, err := http.ReadResponse(r, nil)
+	if err != nil {
+		return nil
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp
+}
+
+// switchctlRetry runs switchctl until it exits 0, for up to 10s (while
+// switchd starts, its unix socket may not exist yet).
+func switchctlRetry(t *testing.T, addr string, args ...string) (int, string, string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		code, out, errs := switchctl(t, addr, args...)
+		if code == 0 || time.Now().After(deadline) {
+			return code, out, errs
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }

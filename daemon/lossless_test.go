@@ -10,8 +10,8 @@ import (
 // TestRestartsLoseNoPost: 8 kept-alive clients send POSTs that nothing may
 // resend while switchd restarts 50 times as systemd restarts it with socket
 // activation (SIGTERM, wait for the exit, start the successor on the same
-// sockets), then upgrades itself 50 times (POST /v1/upgrade). Every request
-// must be answered.
+// sockets), then upgrades itself 50 times (POST /v1/upgrade and SIGUSR2 in
+// turn). Every request must be answered.
 func TestRestartsLoseNoPost(t *testing.T) {
 	echo, green := echoBackend(t), colourBackend(t, "green")
 	dir := t.TempDir()
@@ -31,9 +31,14 @@ func TestRestartsLoseNoPost(t *testing.T) {
 				sd.waitServing(p.done)
 				continue
 			}
-			next, failure := sd.upgrade(p)
-			if next == nil {
-				t.Fatalf("upgrade %d: %s\n%s", i, failure, sd.output())
+			var next *sdProc
+			if i%2 == 0 {
+				var failure string
+				if next, failure = sd.upgrade(p); next == nil {
+					t.Fatalf("upgrade %d: %s\n%s", i, failure, sd.output())
+				}
+			} else {
+				next = sd.signalUpgrade(p)
 			}
 			exited(t, p, sd) // tableflip allows the next upgrade only then
 			p = next
