@@ -76,12 +76,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "switchd: upgrades unavailable: %v\n", err)
 		upg = nil
 	}
-	err = Run(ctx, Options{Config: cfg, Version: Version, Upgrader: upg})
-	if upg != nil {
-		upg.Stop()
-		<-upg.Exit() // unix sockets we created are removed unless handed over
-	}
-	if err != nil {
+	if err := Run(ctx, Options{Config: cfg, Version: Version, Upgrader: upg}); err != nil {
 		fmt.Fprintf(stderr, "switchd: %v\n", err)
 		return 1
 	}

@@ -48,6 +48,7 @@ type handover struct {
 	upgrading sync.Mutex // one upgrade at a time
 	done      chan struct{}
 	doneOnce  sync.Once
+	readied   bool // ready was called (Run's goroutine only)
 }
 
 // systemdNetwork is the tableflip network under which a socket systemd
@@ -144,6 +145,7 @@ func (h *handover) ready() {
 	if h == nil {
 		return
 	}
+	h.readied = true
 	if err := h.upg.Ready(); err != nil {
 		h.log.Warn("could not tell the old process that this one is ready", zap.Error(err))
 	}
@@ -153,10 +155,11 @@ func (h *handover) ready() {
 }
 
 // stop ends tableflip, which closes its copies of the sockets (without a
-// handover also removing the unix socket files this process created), and
-// waits for that. Idempotent.
+// handover also removing the unix socket files among them), and waits for
+// that. Idempotent. A successor that never became ready leaves them alone:
+// they are still the serving process's, which must keep its socket files.
 func (h *handover) stop() {
-	if h == nil {
+	if h == nil || (h.successor() && !h.readied) {
 		return
 	}
 	h.upg.Stop()

@@ -212,7 +212,8 @@ func servingPID(t *testing.T, sd *systemd) int {
 
 // TestUpgradeOwnSocketsAndUnixControl: without socket activation switchd
 // hands its own listeners on, the control API's unix socket included: the
-// socket file outlives the old process and goes with the last one. A
+// socket file outlives the old process, and a successor that failed, and
+// goes with the last one. A
 // change sent to the old process over a connection kept alive from before
 // the handover is refused (503 upgrading) or finds the connection closed;
 // it never changes the state the new process serves.
@@ -232,6 +233,23 @@ func TestUpgradeOwnSocketsAndUnixControl(t *testing.T) {
 	old := sd.start("-pid-file", sd.pidFile())
 	if code, out, errs := switchctlRetry(t, "unix:"+sock, "wait", "healthy", "green"); code != 0 {
 		t.Fatalf("switchd did not come up: %d %s %s\n%s", code, out, errs, sd.output())
+	}
+
+	// A successor that fails after it took over the sockets (the tokens
+	// file is checked once listeners are open) must leave the socket file.
+	good, _ := os.ReadFile(sd.cfgPath)
+	broken := strings.Replace(string(good), "[control]\n", fmt.Sprintf("[control]\ntokens_file = %q\n", filepath.Join(dir, "missing")), 1)
+	if err := os.WriteFile(sd.cfgPath, []byte(broken), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if code, out, errs := switchctl(t, "unix:"+sock, "upgrade"); code != 1 {
+		t.Fatalf("upgrade to a process that cannot start: exit %d %s %s", code, out, errs)
+	}
+	if code, _, errs := switchctl(t, "unix:"+sock, "status"); code != 0 {
+		t.Fatalf("the control socket is gone after a failed upgrade: %s", errs)
+	}
+	if err := os.WriteFile(sd.cfgPath, good, 0o600); err != nil {
+		t.Fatal(err)
 	}
 
 	kept, err := net.Dial("unix", sock)

@@ -93,6 +93,7 @@ func Run(ctx context.Context, o Options) error {
 		reloads: make(chan reloadReq)}
 	d.runCtx = runCtx
 	d.handover = newHandover(o.Upgrader, logger)
+	defer d.handover.stop()
 	if err := d.start(runCtx, o); err != nil {
 		cancel()
 		d.stop()
@@ -100,7 +101,10 @@ func Run(ctx context.Context, o Options) error {
 		return err
 	}
 	d.awaitFirstRound(runCtx)
-	d.handover.ready()
+	if ctx.Err() == nil {
+		// Stopped while starting: a successor must not take over then.
+		d.handover.ready()
+	}
 	d.serveAll()
 	d.notifyReady()
 	d.handover.watchSignal(runCtx, &d.wg)
