@@ -32,6 +32,7 @@ type systemd struct {
 	proxyURL, controlURL string
 	logPath              string
 	log                  *os.File
+	env                  []string // more environment for every process
 }
 
 func newSystemd(t *testing.T, cfgPath string) *systemd {
@@ -91,9 +92,10 @@ func (s *systemd) start(args ...string) *sdProc {
 	s.t.Helper()
 	cmd := exec.Command(binPath, append([]string{"-config", s.cfgPath}, args...)...)
 	cmd.Stdout, cmd.Stderr = s.log, s.log
+	cmd.Env = append(os.Environ(), s.env...)
 	if len(s.files) > 0 {
 		cmd.ExtraFiles = s.files
-		cmd.Env = append(os.Environ(), "LISTEN_FDS=2", "LISTEN_FDNAMES=http:control")
+		cmd.Env = append(cmd.Env, "LISTEN_FDS=2", "LISTEN_FDNAMES=http:control")
 	}
 	if err := cmd.Start(); err != nil {
 		s.t.Fatal(err)
