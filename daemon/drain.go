@@ -56,9 +56,9 @@ func newDrainer(srv *http.Server) *drainer {
 	next := srv.Handler
 	srv.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if d.draining.Load() && r.ProtoMajor == 1 {
-			// On HTTP/2 net/http turns this into a GOAWAY, which is what
-			// Shutdown sends there anyway; on HTTP/1 the server closes the
-			// connection after this answer.
+			// The server closes the connection after this answer, and the
+			// client opens its next one where someone accepts. HTTP/2 gets
+			// Shutdown's GOAWAY instead.
 			w.Header().Set("Connection", "close")
 		}
 		next.ServeHTTP(w, r)
@@ -120,6 +120,7 @@ func (d *drainer) closeQuiet(now time.Time) int {
 		case http.StateNew:
 			if now.Sub(st.since) >= newQuiet {
 				_ = c.Close()
+				delete(d.conns, c)
 				continue
 			}
 		case http.StateIdle:
@@ -128,6 +129,7 @@ func (d *drainer) closeQuiet(now time.Time) int {
 			}
 			if now.Sub(st.since) >= idleQuiet {
 				_ = c.Close()
+				delete(d.conns, c)
 				continue
 			}
 		case http.StateActive:
