@@ -112,6 +112,12 @@ func (d *drainer) drain(ctx context.Context, srv *http.Server) error {
 // closeQuiet closes the HTTP/1 connections quiet for long enough and
 // returns how many HTTP/1 connections are left.
 func (d *drainer) closeQuiet(now time.Time) int {
+	var quiet []net.Conn
+	defer func() {
+		for _, c := range quiet {
+			_ = c.Close() // outside the lock: a TLS close writes an alert
+		}
+	}()
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	left := 0
@@ -119,7 +125,7 @@ func (d *drainer) closeQuiet(now time.Time) int {
 		switch st.state {
 		case http.StateNew:
 			if now.Sub(st.since) >= newQuiet {
-				_ = c.Close()
+				quiet = append(quiet, c)
 				delete(d.conns, c)
 				continue
 			}
@@ -128,7 +134,7 @@ func (d *drainer) closeQuiet(now time.Time) int {
 				continue // Shutdown's GOAWAY ends it without a race
 			}
 			if now.Sub(st.since) >= idleQuiet {
-				_ = c.Close()
+				quiet = append(quiet, c)
 				delete(d.conns, c)
 				continue
 			}

@@ -11,6 +11,7 @@ import (
 	"os/signal"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 
 	"github.com/cloudflare/tableflip"
@@ -48,7 +49,7 @@ type handover struct {
 	upgrading sync.Mutex // one upgrade at a time
 	done      chan struct{}
 	doneOnce  sync.Once
-	readied   bool // ready was called (Run's goroutine only)
+	readied   atomic.Bool // ready was called
 }
 
 // systemdNetwork is the tableflip network under which a socket systemd
@@ -105,6 +106,9 @@ func (h *handover) upgrade(source string) error {
 	if h == nil {
 		return errNoUpgrades
 	}
+	if !h.readied.Load() {
+		return errors.New("upgrade: this process is still starting")
+	}
 	h.upgrading.Lock()
 	defer h.upgrading.Unlock()
 	select {
@@ -145,7 +149,7 @@ func (h *handover) ready() {
 	if h == nil {
 		return
 	}
-	h.readied = true
+	h.readied.Store(true)
 	if err := h.upg.Ready(); err != nil {
 		h.log.Warn("could not tell the old process that this one is ready", zap.Error(err))
 	}
@@ -159,14 +163,15 @@ func (h *handover) ready() {
 // that. Idempotent. A successor that never became ready leaves them alone:
 // they are still the serving process's, which must keep its socket files.
 func (h *handover) stop() {
-	if h == nil || (h.successor() && !h.readied) {
+	if h == nil || (h.successor() && !h.readied.Load()) {
 		return
 	}
 	h.upg.Stop()
 	<-h.upg.Exit()
 }
 
-// watchSignal upgrades on SIGUSR2 until ctx ends.
+// watchSignal upgrades on SIGUSR2 until ctx ends. Called before start, so
+// that a SIGUSR2 while starting is refused rather than fatal (its default).
 func (h *handover) watchSignal(ctx context.Context, wg *sync.WaitGroup) {
 	if h == nil {
 		return

@@ -94,6 +94,7 @@ func Run(ctx context.Context, o Options) error {
 	d.runCtx = runCtx
 	d.handover = newHandover(o.Upgrader, logger)
 	defer d.handover.stop()
+	d.handover.watchSignal(runCtx, &d.wg)
 	if err := d.start(runCtx, o); err != nil {
 		cancel()
 		d.stop()
@@ -107,7 +108,6 @@ func Run(ctx context.Context, o Options) error {
 	}
 	d.serveAll()
 	d.notifyReady()
-	d.handover.watchSignal(runCtx, &d.wg)
 	addrs := Addrs{Proxy: listenerAddr(d.proxyLn), HTTPS: listenerAddr(d.httpsLn), Control: listenerAddr(d.controlLn)}
 	logger.Info("switchd started", zap.String("version", o.Version), zap.Int("pid", os.Getpid()), zap.Any("proxy", addrs.Proxy),
 		zap.Any("https", addrs.HTTPS), zap.Stringer("control", addrs.Control), zap.String("state", d.store.Path()),
