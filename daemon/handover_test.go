@@ -328,3 +328,39 @@ func switchctlRetry(t *testing.T, addr string, args ...string) (int, string, str
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// TestUpgradeWaitsForFirstHealthRound: the new process takes over only
+// once every upstream has been checked, so the first requests it serves
+// go to upstreams known up (not, as "unknown" would mean, to all of them).
+func TestUpgradeWaitsForFirstHealthRound(t *testing.T) {
+	slow := func(name string) *httptest.Server {
+		s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Path == "/healthz" {
+				time.Sleep(120 * time.Millisecond) // within the 200ms check timeout
+			}
+			_, _ = io.WriteString(w, name)
+		}))
+		t.Cleanup(s.Close)
+		return s
+	}
+	blue, green := slow("blue"), slow("green")
+	dir := t.TempDir()
+	sd := newSystemd(t, writeConfig(t, dir, fmt.Sprintf(baseConfig, filepath.Join(dir, "state"), addrOf(blue), addrOf(green))))
+	old := sd.start("-pid-file", sd.pidFile())
+	sd.waitServing(old.done)
+	next, failure := sd.upgrade(old)
+	if next == nil {
+		t.Fatalf("upgrade: %s", failure)
+	}
+	var svc control.Service
+	api(t, "GET", sd.controlURL+"/v1/services/app", nil, &svc)
+	for c, pool := range svc.Pools {
+		for _, u := range pool.Upstreams {
+			if u.State != "up" {
+				t.Errorf("%s %s is %q when the new process took over", c, u.Address, u.State)
+			}
+		}
+	}
+	exited(t, old, sd)
+	sigterm(t, next, sd)
+}
