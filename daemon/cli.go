@@ -72,7 +72,8 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	upg, err := tableflip.New(tableflip.Options{PIDFile: *pidFile})
 	if err != nil {
-		// Only a platform without fork/exec of listeners gets here.
+		// An unsupported platform, or a parent process whose sockets
+		// cannot be read: serve without upgrades.
 		fmt.Fprintf(stderr, "switchd: upgrades unavailable: %v\n", err)
 		upg = nil
 	}

@@ -102,8 +102,7 @@ func Run(ctx context.Context, o Options) error {
 		return err
 	}
 	d.awaitFirstRound(runCtx)
-	if ctx.Err() == nil {
-		// Stopped while starting: a successor must not take over then.
+	if ctx.Err() == nil { // a successor stopped while starting must not take over
 		d.handover.ready()
 	}
 	d.serveAll()
@@ -392,8 +391,8 @@ func (d *daemon) serve(srv *http.Server, ln net.Listener, tls bool) {
 // shutdown_grace, then closes what is left. Upgraded (WebSocket)
 // connections get what is left of the grace only after a handover, where
 // a successor accepts meanwhile; on a plain stop nothing can accept until
-// this process exits, so they are closed at once (until parent, SIGTERM,
-// ends a handover's wait too).
+// this process exits, so they are closed at once. A SIGTERM (parent done)
+// during a handover's wait closes them too.
 func (d *daemon) shutdown(parent context.Context, cancel context.CancelFunc, handedOver bool) {
 	grace := d.running().Server.ShutdownGrace.D()
 	d.log.Info("shutting down", zap.Duration("grace", grace), zap.Bool("handed_over", handedOver))
