@@ -109,6 +109,11 @@ func (h *handover) upgrade(source string) error {
 	if !h.readied.Load() {
 		return errors.New("upgrade: this process is still starting")
 	}
+	if os.Getpid() == 1 {
+		// A container's init: its exit after the handover would end the
+		// container, successor and all.
+		return errors.New("upgrade: switchd is PID 1 (a container); replace the container instead")
+	}
 	h.upgrading.Lock()
 	defer h.upgrading.Unlock()
 	select {
