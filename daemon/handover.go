@@ -101,11 +101,20 @@ func (h *handover) setFrozen(f bool) {
 var errNoUpgrades = errors.New("upgrades are not available in this process")
 
 // upgrade starts the binary on disk and returns once it serves (nil) or
-// failed to start (an error; this process then goes on as before).
+// failed to start (an error, also logged; this process then goes on as
+// before).
 func (h *handover) upgrade(source string) error {
 	if h == nil {
 		return errNoUpgrades
 	}
+	err := h.try(source)
+	if err != nil {
+		h.log.Error("upgrade failed", zap.String("from", source), zap.Error(err))
+	}
+	return err
+}
+
+func (h *handover) try(source string) error {
 	if !h.readied.Load() {
 		return errors.New("upgrade: this process is still starting")
 	}
@@ -126,12 +135,11 @@ func (h *handover) upgrade(source string) error {
 	h.setFrozen(true)
 	if err := h.upg.Upgrade(); err != nil {
 		h.setFrozen(false)
+		// tableflip exports no sentinel for this one.
 		if strings.Contains(err.Error(), "parent hasn't exited") {
 			err = errors.New("the process this one replaced is still draining; try again once it has exited")
 		}
-		err = fmt.Errorf("upgrade failed, the running process keeps serving: %w", err)
-		h.log.Error("upgrade failed", zap.Error(err))
-		return err
+		return fmt.Errorf("upgrade failed, the running process keeps serving: %w", err)
 	}
 	h.log.Info("upgrade: the new process serves; this one stops accepting and drains")
 	h.doneOnce.Do(func() { close(h.done) })
@@ -147,20 +155,25 @@ func (d *daemon) upgradeFunc() func() error {
 }
 
 // ready tells the process this one replaces to stop accepting (tableflip's
-// Ready, which also writes the PID file), then lets this one act. Called
+// Ready, which first writes the PID file), then lets this one act. Called
 // once listeners are up and the first health round is done, just before
-// serving.
-func (h *handover) ready() {
+// serving. A successor that could not tell its parent must not serve next
+// to it: the error makes it exit, and the parent's upgrade fail.
+func (h *handover) ready() error {
 	if h == nil {
-		return
+		return nil
+	}
+	if err := h.upg.Ready(); err != nil {
+		if h.successor() {
+			return fmt.Errorf("upgrade: %w", err)
+		}
+		h.log.Warn("pid file not written", zap.Error(err))
 	}
 	h.readied.Store(true)
-	if err := h.upg.Ready(); err != nil {
-		h.log.Warn("could not tell the old process that this one is ready", zap.Error(err))
-	}
 	if h.successor() {
 		h.setFrozen(false)
 	}
+	return nil
 }
 
 // stop ends tableflip, which closes its copies of the sockets (without a

@@ -364,3 +364,32 @@ func TestUpgradeWaitsForFirstHealthRound(t *testing.T) {
 	exited(t, old, sd)
 	sigterm(t, next, sd)
 }
+
+// TestUpgradeFailsWhenSuccessorCannotSayReady: a successor that cannot
+// finish its readiness (here its PID file's folder is gone) exits instead
+// of serving next to the old process, whose upgrade then fails while it
+// serves on and acts.
+func TestUpgradeFailsWhenSuccessorCannotSayReady(t *testing.T) {
+	sd := newSystemd(t, wsConfig(t))
+	pidDir := filepath.Join(t.TempDir(), "run")
+	if err := os.Mkdir(pidDir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	p := sd.start("-pid-file", filepath.Join(pidDir, "switchd.pid"))
+	sd.waitServing(p.done)
+	if err := os.RemoveAll(pidDir); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errs := switchctl(t, sd.controlURL, "upgrade")
+	if code != 1 || !strings.Contains(errs, "keeps serving") {
+		t.Fatalf("upgrade: exit %d %s %s\n%s", code, out, errs, sd.output())
+	}
+	for i := 0; i < 10; i++ {
+		if pid := servingPID(t, sd); pid != p.pid {
+			t.Fatalf("answered by pid %d after the failed upgrade, not %d", pid, p.pid)
+		}
+	}
+	waitHealthy(t, sd.controlURL, "green")
+	flip(t, sd.controlURL)
+	sigterm(t, p, sd)
+}

@@ -103,7 +103,12 @@ func Run(ctx context.Context, o Options) error {
 	}
 	d.awaitFirstRound(runCtx)
 	if ctx.Err() == nil { // a successor stopped while starting must not take over
-		d.handover.ready()
+		if err := d.handover.ready(); err != nil {
+			cancel()
+			d.stop()
+			d.wg.Wait()
+			return err
+		}
 	}
 	d.serveAll()
 	d.notifyReady()
