@@ -42,7 +42,9 @@ type Server struct {
 	IdleTimeout Duration `toml:"idle_timeout"`
 	// MaxHeaderBytes caps request headers; larger requests get 431. Default 65536.
 	MaxHeaderBytes int `toml:"max_header_bytes"`
-	// ShutdownGrace is how long SIGTERM waits for in-flight requests. Default 30s.
+	// ShutdownGrace is how long SIGTERM waits for in-flight requests, and
+	// how long the old process keeps upgraded connections after an
+	// upgrade (a plain stop closes them at once). Default 30s.
 	ShutdownGrace Duration `toml:"shutdown_grace"`
 	// TrustedProxies are CIDRs whose X-Forwarded-* headers are extended
 	// instead of replaced. Default none.

@@ -46,4 +46,6 @@ const (
 	CodeTimeout              = api.CodeTimeout
 	CodePersist              = api.CodePersist
 	CodeInternal             = api.CodeInternal
+	CodeUpgradeFailed        = api.CodeUpgradeFailed
+	CodeUpgrading            = api.CodeUpgrading
 )

@@ -30,7 +30,7 @@ const (
 	RoleRead
 	// RoleOperate: + flip, activate, rollback.
 	RoleOperate
-	// RoleAdmin: + reload.
+	// RoleAdmin: + reload, log level, upgrade.
 	RoleAdmin
 )
 

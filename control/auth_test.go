@@ -54,7 +54,7 @@ func TestAuthorization(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := newFixture(t, fixtureOptions{tokens: toks, reload: func(context.Context) error { return nil }})
+	f := newFixture(t, fixtureOptions{tokens: toks, reload: func(context.Context) error { return nil }, upgrade: func() error { return nil }})
 	bearer := func(name string) []string {
 		if name == "" {
 			return nil
@@ -77,6 +77,9 @@ func TestAuthorization(t *testing.T) {
 		{"POST", "/v1/services/app/flip", "", 401},
 		{"POST", "/v1/reload", "deployer", 403},
 		{"POST", "/v1/reload", "root", 200},
+		{"POST", "/v1/upgrade", "deployer", 403},
+		{"POST", "/v1/upgrade", "root", 200},
+		{"GET", "/v1/upgrade", "root", 405},
 		{"GET", "/v1/services/app/flip", "", 405},
 	} {
 		code, body := f.do(t, tc.method, tc.path, "", bearer(tc.token)...)

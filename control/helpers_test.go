@@ -75,6 +75,7 @@ type fixtureOptions struct {
 	guard    Guard
 	tokens   *Tokens
 	reload   func(context.Context) error
+	upgrade  func() error
 	level    *zap.AtomicLevel
 	logger   *zap.Logger                         // default: none
 	edit     func(*Options)                      // last word on the server's options
@@ -102,7 +103,7 @@ func newFixture(t *testing.T, o fixtureOptions) *fixture {
 		t.Fatal(err)
 	}
 	t.Cleanup(b.Close)
-	opts := Options{Board: b, Version: "v1.2.3-test", Tokens: o.tokens, Reload: o.reload, Level: o.level}
+	opts := Options{Board: b, Version: "v1.2.3-test", Tokens: o.tokens, Reload: o.reload, Upgrade: o.upgrade, Level: o.level}
 	if o.guard != nil {
 		opts.Guard = o.guard
 	}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -45,6 +46,9 @@ type Options struct {
 	// GET /v1/status and the "switchd" object of GET /v1/services; nil:
 	// neither.
 	Status func() Status
+	// Upgrade starts the binary on disk on the same sockets for POST
+	// /v1/upgrade and returns once it serves; nil: 404.
+	Upgrade func() error
 	// Version is reported by /healthz.
 	Version string
 	// Logger; nil: no logs.
@@ -114,6 +118,9 @@ func New(o Options) *Server {
 		s.route("/v1/status", "GET", RoleRead, "", func(w http.ResponseWriter, _ *http.Request) {
 			writeJSON(w, http.StatusOK, o.Status())
 		})
+	}
+	if o.Upgrade != nil {
+		s.route("/v1/upgrade", "POST", RoleAdmin, "upgrade", s.upgrade)
 	}
 	if o.Level != nil {
 		s.actions["/v1/log/level"] = "log_level"
@@ -190,7 +197,7 @@ func (s *Server) route(pattern, method string, need Role, action string, h http.
 }
 
 func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) {
-	writeJSON(w, http.StatusOK, Health{Status: "ok", Version: s.o.Version})
+	writeJSON(w, http.StatusOK, Health{Status: "ok", Version: s.o.Version, PID: os.Getpid()})
 }
 
 func (s *Server) list(w http.ResponseWriter, _ *http.Request) {
@@ -356,6 +363,16 @@ func errorStatus(err error) (int, string) {
 func (s *Server) reload(w http.ResponseWriter, r *http.Request) {
 	if err := s.o.Reload(r.Context()); err != nil {
 		writeError(w, http.StatusBadRequest, CodeBadRequest, err.Error())
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]bool{"ok": true})
+}
+
+// upgrade answers once the new process serves (200) or failed to start
+// (500 upgrade_failed; this process serves on).
+func (s *Server) upgrade(w http.ResponseWriter, _ *http.Request) {
+	if err := s.o.Upgrade(); err != nil {
+		writeError(w, http.StatusInternalServerError, CodeUpgradeFailed, err.Error())
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]bool{"ok": true})

@@ -383,3 +383,18 @@ func TestOptionalEndpoints(t *testing.T) {
 	status, body := f.do(t, "POST", "/v1/reload", "")
 	wantError(t, status, body, 404, CodeNotFound, "")
 }
+
+// TestUpgradeEndpoint: POST /v1/upgrade reports a new process that did not
+// start as 500 upgrade_failed with the reason; without an upgrader it is 404.
+func TestUpgradeEndpoint(t *testing.T) {
+	f := newFixture(t, fixtureOptions{upgrade: func() error {
+		return errors.New("upgrade failed, the running process keeps serving: child pid=7 exited: exit status 1")
+	}})
+	code, body := f.do(t, "POST", "/v1/upgrade", "")
+	if e := decode[ErrorBody](t, body); code != 500 || e.Error.Code != CodeUpgradeFailed || !strings.Contains(e.Error.Message, "exit status 1") {
+		t.Fatalf("failed upgrade: %d %s", code, body)
+	}
+	if code, body := newFixture(t, fixtureOptions{}).do(t, "POST", "/v1/upgrade", ""); code != 404 {
+		t.Fatalf("without upgrades: %d %s", code, body)
+	}
+}

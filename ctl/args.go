@@ -43,6 +43,7 @@ var commands = map[string]struct{ min, max int }{
 	"wait":      {1, 3},
 	"watch":     {0, 1},
 	"reload":    {0, 0},
+	"upgrade":   {0, 0},
 	"log-level": {0, 1},
 	"version":   {0, 0},
 }

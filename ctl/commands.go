@@ -274,6 +274,25 @@ func (r *runner) reload(ctx context.Context) error {
 	return nil
 }
 
+// upgrade asks switchd to start the binary on disk and hand over to it; it
+// returns once the new process serves, or with the reason it did not start
+// (the running one then serves on).
+func (r *runner) upgrade(ctx context.Context) error {
+	var res struct {
+		OK bool `json:"ok"`
+	}
+	data, err := r.fetch(ctx, http.MethodPost, "/v1/upgrade", nil, &res)
+	if err != nil {
+		return err
+	}
+	if r.inv.json {
+		r.printJSON(data)
+		return nil
+	}
+	fmt.Fprintln(r.stdout, "upgraded: the new process serves; the old one drains its connections")
+	return nil
+}
+
 // logLevel shows the daemon's log level, or sets it (admin token).
 func (r *runner) logLevel(ctx context.Context) error {
 	method, body := http.MethodGet, any(nil)

@@ -34,6 +34,10 @@ const defaultAddr = "http://127.0.0.1:9180"
 const (
 	defaultTimeout     = 30 * time.Second
 	defaultWaitTimeout = 60 * time.Second
+	// defaultUpgradeTimeout outlasts the daemon's own limit for a new
+	// process to become ready (tableflip's minute), so that switchctl
+	// reports how the upgrade ended rather than a timeout.
+	defaultUpgradeTimeout = 90 * time.Second
 )
 
 const usage = `usage: switchctl [--addr URL|unix:PATH] [--token T] [--cacert F] [--cert F --key F] [--json] [--timeout D] COMMAND
@@ -48,6 +52,8 @@ commands:
                               block until the condition holds
   watch    [SERVICE]          print events as they happen
   reload                      make switchd re-read its configuration
+  upgrade                     start the switchd binary on disk on the same sockets;
+                              the old process drains (admin token; default timeout 90s)
   log-level [LEVEL]           show, or set (debug, info, warn, error), the log level
   version                     print switchctl's version
 
@@ -169,6 +175,8 @@ func run(ctx context.Context, args []string, env func(string) string, stdout, st
 		timeout = defaultWaitTimeout
 	case inv.cmd == "watch":
 		timeout = 0
+	case inv.cmd == "upgrade":
+		timeout = defaultUpgradeTimeout
 	}
 	if inv.timeout.set {
 		timeout = inv.timeout.d
@@ -190,6 +198,8 @@ func run(ctx context.Context, args []string, env func(string) string, stdout, st
 		err = r.watch(ctx)
 	case "reload":
 		err = r.reload(ctx)
+	case "upgrade":
+		err = r.upgrade(ctx)
 	case "log-level":
 		err = r.logLevel(ctx)
 	}

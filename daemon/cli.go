@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"runtime"
 
+	"github.com/cloudflare/tableflip"
 	"go.uber.org/zap"
 
 	"switchd/config"
@@ -45,6 +46,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	path := fs.String("config", DefaultConfigPath, "configuration file")
 	demo := fs.Bool("demo", false, "run the built-in demo: two upstreams, proxy on 127.0.0.1:8080, control on 127.0.0.1:9180")
+	pidFile := fs.String("pid-file", "", "write the PID here once serving (again by the new process after an upgrade)")
 	fs.Usage = func() {
 		fmt.Fprint(stderr, usage)
 		fs.PrintDefaults()
@@ -75,14 +77,21 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "switchd: %v\n", err)
 		return 1
 	}
-	if err := Run(ctx, Options{Config: cfg, ConfigData: data, Version: Version}); err != nil {
+	upg, err := tableflip.New(tableflip.Options{PIDFile: *pidFile})
+	if err != nil {
+		// An unsupported platform, or a parent process whose sockets
+		// cannot be read: serve without upgrades.
+		fmt.Fprintf(stderr, "switchd: upgrades unavailable: %v\n", err)
+		upg = nil
+	}
+	if err := Run(ctx, Options{Config: cfg, ConfigData: data, Version: Version, Upgrader: upg}); err != nil {
 		fmt.Fprintf(stderr, "switchd: %v\n", err)
 		return 1
 	}
 	return 0
 }
 
-const usage = `usage: switchd [-config FILE] [-demo]
+const usage = `usage: switchd [-config FILE] [-pid-file FILE] [-demo]
        switchd validate [-config FILE]
        switchd token add NAME ROLE [-file TOKENS_FILE] [-config FILE]
        switchd version

@@ -36,6 +36,10 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	binPath = filepath.Join(dir, "switchd")
+	if err := becomeSubreaper(); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
 	if out, err := exec.Command("go", "build", "-o", binPath, "switchd/cmd/switchd").CombinedOutput(); err != nil {
 		fmt.Fprintf(os.Stderr, "building switchd: %v\n%s", err, out)
 		os.Exit(1)

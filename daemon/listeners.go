@@ -34,13 +34,7 @@ func (d *daemon) openListeners(ctx context.Context, o Options) error {
 		if given != nil {
 			return given, nil
 		}
-		if ln := passed[name]; ln != nil {
-			return ln, nil
-		}
-		if addr == "" {
-			return nil, nil
-		}
-		return listen(addr)
+		return d.handover.listener(name, addr, passed[name])
 	}
 	if d.proxyLn, err = pick(o.ProxyListener, "http", cfg.Server.HTTPListen); err != nil {
 		return err

@@ -10,10 +10,12 @@ import (
 	"log"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/cloudflare/tableflip"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.uber.org/zap"
@@ -51,6 +53,9 @@ type Options struct {
 	ControlListener net.Listener
 	// Ready, when set, is called with the bound addresses once serving.
 	Ready func(Addrs)
+	// Upgrader, when set, hands the sockets over to a new process on
+	// SIGUSR2 and POST /v1/upgrade (handover.go); nil: no upgrades.
+	Upgrader *tableflip.Upgrader
 }
 
 // Addrs are the addresses switchd serves on; HTTPS is nil with TLS off,
@@ -87,26 +92,43 @@ func Run(ctx context.Context, o Options) error {
 	d := &daemon{cfg: cfg, cfgPath: cfg.Path, cfgData: o.ConfigData, log: logger, level: o.Level, version: o.Version,
 		reloads: make(chan reloadReq)}
 	d.runCtx = runCtx
+	d.handover = newHandover(o.Upgrader, logger)
+	defer d.handover.stop()
+	d.handover.watchSignal(runCtx, &d.wg)
 	if err := d.start(runCtx, o); err != nil {
 		cancel()
 		d.stop()
 		d.wg.Wait()
 		return err
 	}
+	d.awaitFirstRound(runCtx)
+	if ctx.Err() == nil { // a successor stopped while starting must not take over
+		if err := d.handover.ready(); err != nil {
+			cancel()
+			d.stop()
+			d.wg.Wait()
+			return err
+		}
+	}
+	d.serveAll()
+	d.notifyReady()
 	addrs := Addrs{Proxy: listenerAddr(d.proxyLn), HTTPS: listenerAddr(d.httpsLn), Control: listenerAddr(d.controlLn)}
-	logger.Info("switchd started", zap.String("version", o.Version), zap.Any("proxy", addrs.Proxy),
+	logger.Info("switchd started", zap.String("version", o.Version), zap.Int("pid", os.Getpid()), zap.Any("proxy", addrs.Proxy),
 		zap.Any("https", addrs.HTTPS), zap.Stringer("control", addrs.Control), zap.String("state", d.store.Path()),
 		zap.String("config", d.cfgPath))
 	if o.Ready != nil {
 		o.Ready(addrs)
 	}
 	var err error
+	handedOver := false
 	select {
 	case <-ctx.Done():
 	case err = <-d.serveErr:
 		logger.Error("listener failed", zap.Error(err))
+	case <-d.handover.handedOver():
+		handedOver = true
 	}
-	d.shutdown(cancel)
+	d.shutdown(ctx, cancel, handedOver)
 	return err
 }
 
@@ -146,6 +168,9 @@ type daemon struct {
 	controlCerts                   bool // the control listener requires client certificates
 	serveErr                       chan error
 	wg                             sync.WaitGroup
+
+	handover *handover // nil: no upgrades
+	drainers map[*http.Server]*drainer
 }
 
 // running returns the configuration in force.
@@ -243,7 +268,8 @@ func (d *daemon) start(ctx context.Context, o Options) error {
 	d.board.AddListener(eventsListener{d})
 	d.board.Announce()
 	d.wg.Add(1)
-	go func() { defer d.wg.Done(); d.guard.Run(ctx, d.board) }()
+	// Gated: once this process hands over, its successor's guard acts.
+	go func() { defer d.wg.Done(); d.guard.Run(ctx, d.handover.switcher(d.board)) }()
 	d.wg.Add(1)
 	go func() { defer d.wg.Done(); d.board.RetryPersist(ctx, time.Second) }()
 
@@ -268,6 +294,7 @@ func (d *daemon) start(ctx context.Context, o Options) error {
 		Metrics: promhttp.HandlerFor(gathererWithSample(d.metrics, d.board), promhttp.HandlerOpts{}),
 		Reload:  func(rctx context.Context) error { return d.requestReload(rctx, "api") },
 		Status:  d.status,
+		Upgrade: d.upgradeFunc(),
 	}
 	if err := d.controlAccess(cfg.Control, &apiOpts); err != nil {
 		return err
@@ -276,7 +303,7 @@ func (d *daemon) start(ctx context.Context, o Options) error {
 	controlCtx, cancel := context.WithCancel(context.Background())
 	d.controlCancel = cancel
 	d.controlSrv = &http.Server{
-		Handler:           d.api.Handler(),
+		Handler:           d.handover.gateMutations(d.api.Handler()),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       120 * time.Second,
 		ErrorLog:          errLog,
@@ -297,10 +324,15 @@ func (d *daemon) start(ctx context.Context, o Options) error {
 		}
 	}
 	d.serveErr = make(chan error, 3)
+	return nil
+}
+
+// serveAll starts serving, once start succeeded and the first health
+// round is done.
+func (d *daemon) serveAll() {
 	d.serve(d.proxySrv, d.proxyLn, false)
 	d.serve(d.httpsSrv, d.httpsLn, true)
-	d.serve(d.controlSrv, d.controlLn, controlTLS != nil)
-	return nil
+	d.serve(d.controlSrv, d.controlLn, d.controlSrv.TLSConfig != nil)
 }
 
 // controlTokens loads the tokens cfg asks for, and refuses none when the
@@ -359,6 +391,12 @@ func (d *daemon) serve(srv *http.Server, ln net.Listener, tls bool) {
 	if srv == nil {
 		return
 	}
+	if d.drainers == nil {
+		d.drainers = map[*http.Server]*drainer{}
+	}
+	dr := newDrainer(srv)
+	d.drainers[srv] = dr
+	ln = dr.listener(ln)
 	d.wg.Add(1)
 	go func() {
 		defer d.wg.Done()
@@ -368,17 +406,32 @@ func (d *daemon) serve(srv *http.Server, ln net.Listener, tls bool) {
 		} else {
 			err = srv.Serve(ln)
 		}
-		if err != nil && !errors.Is(err, http.ErrServerClosed) {
+		if err != nil && !errors.Is(err, http.ErrServerClosed) && !dr.draining.Load() {
 			d.serveErr <- fmt.Errorf("serve %s: %w", ln.Addr(), err)
 		}
 	}()
 }
 
 // shutdown stops accepting, lets in-flight requests finish for up to
-// shutdown_grace, then closes what is left.
-func (d *daemon) shutdown(cancel context.CancelFunc) {
+// shutdown_grace, then closes what is left. Upgraded (WebSocket)
+// connections get what is left of the grace only after a handover, where
+// a successor accepts meanwhile; on a plain stop nothing can accept until
+// this process exits, so they are closed at once. A SIGTERM (parent done)
+// during a handover's wait closes them too.
+func (d *daemon) shutdown(parent context.Context, cancel context.CancelFunc, handedOver bool) {
 	grace := d.running().Server.ShutdownGrace.D()
-	d.log.Info("shutting down", zap.Duration("grace", grace))
+	d.log.Info("shutting down", zap.Duration("grace", grace), zap.Bool("handed_over", handedOver))
+	if handedOver {
+		cancel() // guard, reload loop, file watch: the successor acts now
+	} else {
+		select {
+		case <-d.handover.handedOver(): // the successor is systemd's main process
+		default:
+			_ = sdNotify("STOPPING=1")
+		}
+	}
+	// tableflip's copies of the sockets would keep them listening.
+	d.handover.stop()
 	ctx, stop := context.WithTimeout(context.Background(), grace)
 	defer stop()
 	d.controlCancel()
@@ -391,14 +444,15 @@ func (d *daemon) shutdown(cancel context.CancelFunc) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := srv.Shutdown(ctx); err != nil {
+			if err := d.drainers[srv].drain(ctx, srv); err != nil {
 				d.log.Warn("grace period over; closing the rest", zap.Error(err))
-				_ = srv.Close()
 			}
 		}()
 	}
 	wg.Wait()
-	d.waitUpgraded(ctx)
+	if handedOver {
+		d.waitUpgraded(ctx, parent.Done())
+	}
 	cancel() // guard, reload loop, file watch
 	d.stop()
 	d.wg.Wait()
@@ -408,7 +462,7 @@ func (d *daemon) shutdown(cancel context.CancelFunc) {
 // waitUpgraded gives upgraded (WebSocket) connections, which Shutdown does
 // not track, what is left of the grace period to end by themselves; stop
 // then closes the rest.
-func (d *daemon) waitUpgraded(ctx context.Context) {
+func (d *daemon) waitUpgraded(ctx context.Context, stop <-chan struct{}) {
 	tick := time.NewTicker(50 * time.Millisecond)
 	defer tick.Stop()
 	for {
@@ -426,6 +480,9 @@ func (d *daemon) waitUpgraded(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			d.log.Warn("grace period over; closing upgraded connections", zap.Int("open", open))
+			return
+		case <-stop:
+			d.log.Info("stopping; closing upgraded connections", zap.Int("open", open))
 			return
 		case <-tick.C:
 		}

@@ -29,6 +29,8 @@ const (
 	CodeTimeout         = "timeout"
 	CodePersist         = "persist_failed"
 	CodeInternal        = "internal"
+	CodeUpgradeFailed   = "upgrade_failed" // the new process did not start; the old one serves on
+	CodeUpgrading       = "upgrading"      // 503: a handover is under way, retry
 )
 
 // ErrorBody is every error answer: {"error":{"code":…,"message":…}}.
@@ -171,6 +173,8 @@ type WaitResult struct {
 type Health struct {
 	Status  string `json:"status"` // "ok"
 	Version string `json:"version"`
+	// PID is the answering process: after an upgrade, the new one's.
+	PID int `json:"pid"`
 }
 
 // Event is one entry of GET /v1/events (server-sent events: "id: N",
