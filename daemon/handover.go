@@ -51,6 +51,8 @@ type handover struct {
 	done      chan struct{}
 	doneOnce  sync.Once
 	readied   atomic.Bool // ready was called
+
+	ownSockets []*unixListener // this process bound them; kept for a successor
 }
 
 // systemdNetwork is the tableflip network under which a socket systemd
@@ -143,6 +145,9 @@ func (h *handover) try(source string) error {
 		return fmt.Errorf("upgrade failed, the running process keeps serving: %w", err)
 	}
 	h.log.Info("upgrade: the new process serves; this one stops accepting and drains")
+	for _, l := range h.ownSockets {
+		l.handOver() // the successor serves on the same socket file now
+	}
 	h.doneOnce.Do(func() { close(h.done) })
 	return nil
 }
@@ -250,6 +255,9 @@ func (h *handover) listener(name, addr string, passed net.Listener) (net.Listene
 }
 
 func (h *handover) keep(network, addr string, ln net.Listener) error {
+	if ul, ok := ln.(*unixListener); ok {
+		h.ownSockets = append(h.ownSockets, ul)
+	}
 	tl, ok := ln.(tableflip.Listener)
 	if !ok {
 		return fmt.Errorf("listen %s: %T cannot be handed to a new process", addr, ln)

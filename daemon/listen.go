@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 )
 
 // socketMode is the mode of the control socket: only the service's user
@@ -94,17 +95,25 @@ func listenUnix(path string) (net.Listener, error) {
 }
 
 // unixListener is a socket bound under another name and linked to addr:
-// it reports addr, and removes it on Close unless it was replaced.
+// it reports addr, and removes it on Close unless it was replaced or handed
+// over to a successor process (which serves the very same socket).
 type unixListener struct {
 	*net.UnixListener
-	addr *net.UnixAddr
-	file os.FileInfo
+	addr       *net.UnixAddr
+	file       os.FileInfo
+	handedOver atomic.Bool
 }
 
 func (l *unixListener) Addr() net.Addr { return l.addr }
 
+// handOver keeps the socket file on Close: a successor serves it now.
+func (l *unixListener) handOver() { l.handedOver.Store(true) }
+
 func (l *unixListener) Close() error {
 	err := l.UnixListener.Close()
+	if l.handedOver.Load() {
+		return err
+	}
 	if fi, lerr := os.Lstat(l.addr.Name); lerr == nil && os.SameFile(fi, l.file) {
 		_ = os.Remove(l.addr.Name)
 	}

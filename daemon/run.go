@@ -271,7 +271,7 @@ func (d *daemon) start(ctx context.Context, o Options) error {
 	// Gated: once this process hands over, its successor's guard acts.
 	go func() { defer d.wg.Done(); d.guard.Run(ctx, d.handover.switcher(d.board)) }()
 	d.wg.Add(1)
-	go func() { defer d.wg.Done(); d.board.RetryPersist(ctx, time.Second) }()
+	go func() { defer d.wg.Done(); d.board.RetryPersist(ctx, time.Second, d.handover.act) }()
 
 	if err := d.openListeners(ctx, o); err != nil {
 		return err

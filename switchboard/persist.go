@@ -53,8 +53,10 @@ func (b *Board) save(file state.File) error {
 // RetryPersist writes state.json every interval while some change is held
 // in memory only (a revert made while the disk was full), until ctx is done.
 // switchd runs it for the board's whole life; without it such a change is
-// saved only by the next change that succeeds.
-func (b *Board) RetryPersist(ctx context.Context, every time.Duration) {
+// saved only by the next change that succeeds. may, when not nil, is asked
+// before each try: a process that handed over to its successor must not
+// write the successor's state.json.
+func (b *Board) RetryPersist(ctx context.Context, every time.Duration, may func() (release func(), ok bool)) {
 	tick := time.NewTicker(every)
 	defer tick.Stop()
 	for {
@@ -63,6 +65,14 @@ func (b *Board) RetryPersist(ctx context.Context, every time.Duration) {
 			return
 		case <-tick.C:
 		}
+		release := func() {}
+		if may != nil {
+			r, ok := may()
+			if !ok {
+				continue
+			}
+			release = r
+		}
 		b.mu.Lock()
 		if len(b.unsaved) > 0 {
 			if err := b.save(b.file); err != nil {
@@ -70,6 +80,7 @@ func (b *Board) RetryPersist(ctx context.Context, every time.Duration) {
 			}
 		}
 		b.mu.Unlock()
+		release()
 	}
 }
 

@@ -94,7 +94,7 @@ func TestRevertWhenStateCannotBeWritten(t *testing.T) {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
-	go func() { defer close(done); f.board.RetryPersist(ctx, 10*time.Millisecond) }()
+	go func() { defer close(done); f.board.RetryPersist(ctx, 10*time.Millisecond, nil) }()
 	defer func() { cancel(); <-done }()
 	waitFor(t, "retries while the disk is full", func() bool { n, _ := plog.counts(); return n >= 4 })
 	if v := f.view(t, "app"); v.Persisted {
