@@ -6,8 +6,8 @@ COPY go.mod go.sum ./
 RUN go mod download
 COPY . .
 ARG VERSION=dev
-RUN CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X switchd/daemon.Version=${VERSION}" -o /out/switchd ./cmd/switchd \
- && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X switchd/ctl.Version=${VERSION}" -o /out/switchctl ./cmd/switchctl \
+RUN CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X github.com/switchd/switchd/internal/daemon.Version=${VERSION}" -o /out/switchd ./cmd/switchd \
+ && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X github.com/switchd/switchd/internal/ctl.Version=${VERSION}" -o /out/switchctl ./cmd/switchctl \
  && mkdir -p /out/state
 
 FROM gcr.io/distroless/static-debian12:nonroot

@@ -1,4 +1,4 @@
-module switchd
+module github.com/switchd/switchd
 
 go 1.26.10
 

@@ -28,10 +28,10 @@ import (
 	"go.uber.org/goleak"
 	"go.uber.org/zap"
 
-	"switchd/config"
-	"switchd/daemon"
-	"switchd/health"
-	"switchd/proxy"
+	"github.com/switchd/switchd/internal/config"
+	"github.com/switchd/switchd/internal/daemon"
+	"github.com/switchd/switchd/internal/health"
+	"github.com/switchd/switchd/internal/proxy"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }

@@ -33,10 +33,10 @@ import (
 	"go.uber.org/goleak"
 	"go.uber.org/zap"
 
-	"switchd/config"
-	"switchd/control"
-	"switchd/ctl"
-	"switchd/metrics"
+	"github.com/switchd/switchd/internal/config"
+	"github.com/switchd/switchd/internal/control"
+	"github.com/switchd/switchd/internal/ctl"
+	"github.com/switchd/switchd/internal/metrics"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }

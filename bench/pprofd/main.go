@@ -18,7 +18,7 @@ import (
 	"syscall"
 	"time"
 
-	"switchd/daemon"
+	"github.com/switchd/switchd/internal/daemon"
 )
 
 func main() {

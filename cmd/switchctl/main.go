@@ -8,7 +8,7 @@ import (
 	"os/signal"
 	"syscall"
 
-	"switchd/ctl"
+	"github.com/switchd/switchd/internal/ctl"
 )
 
 func main() {

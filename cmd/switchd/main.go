@@ -7,7 +7,7 @@ import (
 	"os/signal"
 	"syscall"
 
-	"switchd/daemon"
+	"github.com/switchd/switchd/internal/daemon"
 )
 
 func main() {

@@ -6,8 +6,8 @@ import (
 	"sync"
 	"time"
 
-	"switchd/config"
-	"switchd/health"
+	"github.com/switchd/switchd/internal/config"
+	"github.com/switchd/switchd/internal/health"
 )
 
 // Targets hands out health targets that tests set by hand (rise = fall = 1:

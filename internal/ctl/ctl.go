@@ -1,0 +1,291 @@
+// Package ctl is switchctl, the command-line client of switchd's control
+// API. cmd/switchctl only wires it to the process; tests call Run directly.
+package ctl
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"runtime"
+	"time"
+)
+
+// Version is switchctl's version, printed by `switchctl version` and sent as
+// the User-Agent. A plain build says "dev"; a release sets it with
+// -ldflags "-X github.com/switchd/switchd/internal/ctl.Version=v1.2.3".
+var Version = "dev"
+
+// Exit codes, as SPEC.md fixes them for scripts.
+const (
+	exitOK       = 0 // done
+	exitFailed   = 1 // failed or unreachable
+	exitUsage    = 2 // bad command line
+	exitRefused  = 3 // unhealthy target, conflict, no previous, 401, 403
+	exitReverted = 4 // the guard reverted while we waited for stable
+	exitTimeout  = 5 // 408 from a long-poll, or our own deadline
+)
+
+const defaultAddr = "http://127.0.0.1:9180"
+
+// Default deadlines: a wait is expected to take a while; watch runs until
+// stopped.
+const (
+	defaultTimeout     = 30 * time.Second
+	defaultWaitTimeout = 60 * time.Second
+	// defaultUpgradeTimeout outlasts the daemon's own limit for a new
+	// process to become ready (tableflip's minute), so that switchctl
+	// reports how the upgrade ended rather than a timeout.
+	defaultUpgradeTimeout = 90 * time.Second
+)
+
+const usage = `usage: switchctl [--addr URL|unix:PATH] [--token T] [--cacert F] [--cert F --key F] [--json] [--timeout D] COMMAND
+
+commands:
+  status   [SERVICE]          every service in a table, or one with its upstreams
+  flip     [SERVICE] [--expect COLOR] [--force] [--reason TEXT] [--wait-stable]
+                              make the idle colour active
+  set      SERVICE COLOR      make COLOR active (nothing changes if it already is)
+  rollback [SERVICE]          go back to the previous colour
+  wait     [SERVICE] (healthy COLOR | drained COLOR | stable) [--timeout D]
+                              block until the condition holds
+  watch    [SERVICE]          print events as they happen
+  reload                      make switchd re-read its configuration
+  upgrade                     start the switchd binary on disk on the same sockets;
+                              the old process drains (admin token; default timeout 90s)
+  log-level [LEVEL]           show, or set (debug, info, warn, error), the log level
+  version                     print switchctl's version
+
+flags (before or after the command and its arguments):
+  --addr URL|unix:PATH    control API (default $SWITCHD_ADDR, else http://127.0.0.1:9180)
+  --token T               bearer token (default $SWITCHD_TOKEN)
+  --cacert FILE           https: PEM of the CA that signed switchd's control
+                          certificate (default $SWITCHD_CACERT, else the system's)
+  --cert FILE, --key FILE https: client certificate and key, for a control API
+                          with client_ca (default $SWITCHD_CERT, $SWITCHD_KEY)
+  --json                  print the API's JSON instead of tables
+  --timeout D             deadline for the whole command (default 30s; wait and
+                          --wait-stable 60s; watch none; 0 means none)
+  --expect COLOR          flip/set/rollback: refuse unless COLOR is active
+  --expect-generation N   flip/set/rollback: refuse unless the generation is N
+  --force                 flip/set/rollback: skip the health gate
+  --reason TEXT           flip/set/rollback: why, kept in switchd's state
+  --wait-stable           flip/set/rollback: then wait until stable; with --json
+                          prints {"change":…,"wait":…}
+
+SERVICE may be left out when exactly one service is configured.
+Exit codes: 0 done, 1 failed or unreachable, 2 usage, 3 refused,
+4 reverted by the guard, 5 timed out.
+`
+
+// options are the knobs tests turn to keep retries and pauses short; Run
+// uses defaultOptions.
+type options struct {
+	// retryMax is how many times a transient failure is retried (so
+	// retryMax+1 tries in all).
+	retryMax int
+	// retryWaitMin and retryWaitMax bound the exponential backoff.
+	retryWaitMin, retryWaitMax time.Duration
+	// reconnectDelay is watch's pause before re-opening a stream that
+	// ended, unless the server sent "retry:".
+	reconnectDelay time.Duration
+	// waitPause is the least time between two long-polls of wait, so that
+	// a server answering 408 at once is not hammered.
+	waitPause time.Duration
+}
+
+// defaultOptions give ~5 tries within ~10 s: 0.5+1+2+4 s of backoff, enough
+// to ride out a switchd restart.
+var defaultOptions = options{
+	retryMax:       4,
+	retryWaitMin:   500 * time.Millisecond,
+	retryWaitMax:   4 * time.Second,
+	reconnectDelay: time.Second,
+	waitPause:      time.Second,
+}
+
+// Run runs switchctl with args (without the program name), reading
+// $SWITCHD_ADDR and $SWITCHD_TOKEN through env (nil: no environment), and
+// returns the exit code. Cancelling ctx stops the command; watch then ends
+// with 0, anything else with 1.
+func Run(ctx context.Context, args []string, env func(string) string, stdout, stderr io.Writer) int {
+	return run(ctx, args, env, stdout, stderr, defaultOptions)
+}
+
+// runner is one invocation: parsed arguments, the client, and what the
+// error message is about.
+type runner struct {
+	inv    *invocation
+	c      *client
+	opts   options
+	stdout io.Writer
+	stderr io.Writer
+	// subject prefixes an error message ("flip app"); svc is stripped from
+	// the front of the server's message so that it is not said twice.
+	subject, svc string
+}
+
+func run(ctx context.Context, args []string, env func(string) string, stdout, stderr io.Writer, opts options) int {
+	if env == nil {
+		env = func(string) string { return "" }
+	}
+	inv, err := parseArgs(args)
+	if errors.Is(err, errHelp) {
+		fmt.Fprint(stdout, usage)
+		return exitOK
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "switchctl: %s\n\n%s", sanitize(err.Error()), usage)
+		return exitUsage
+	}
+	r := &runner{inv: inv, opts: opts, stdout: stdout, stderr: stderr, subject: inv.cmd}
+
+	if inv.cmd == "version" {
+		return r.version()
+	}
+
+	addr := inv.addr
+	if addr == "" {
+		addr = env("SWITCHD_ADDR")
+	}
+	if addr == "" {
+		addr = defaultAddr
+	}
+	token := inv.token
+	if token == "" {
+		token = env("SWITCHD_TOKEN")
+	}
+	files := inv.tls.orEnv(env)
+	r.c, err = newClient(addr, token, files, opts)
+	if err == nil {
+		// Who flips shows in state.json and logs as changed_by, unless the
+		// server knows better from a token.
+		r.c.actor = firstNonEmpty(env("SWITCHD_ACTOR"), env("USER"), env("LOGNAME"))
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "switchctl: %s\n\n%s", sanitize(err.Error()), usage)
+		return exitUsage
+	}
+	defer r.c.close()
+
+	timeout := defaultTimeout
+	switch {
+	case inv.cmd == "wait", inv.change.waitStable:
+		timeout = defaultWaitTimeout
+	case inv.cmd == "watch":
+		timeout = 0
+	case inv.cmd == "upgrade":
+		timeout = defaultUpgradeTimeout
+	}
+	if inv.timeout.set {
+		timeout = inv.timeout.d
+	}
+	if timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeoutCause(ctx, timeout, &deadlineError{timeout})
+		defer cancel()
+	}
+
+	switch inv.cmd {
+	case "status":
+		err = r.status(ctx)
+	case "flip", "set", "rollback":
+		err = r.change(ctx)
+	case "wait":
+		err = r.wait(ctx)
+	case "watch":
+		err = r.watch(ctx)
+	case "reload":
+		err = r.reload(ctx)
+	case "upgrade":
+		err = r.upgrade(ctx)
+	case "log-level":
+		err = r.logLevel(ctx)
+	}
+	if err != nil {
+		return r.fail(ctx, err)
+	}
+	return exitOK
+}
+
+// fail prints err as "switchctl: SUBJECT: MESSAGE" and returns its exit code.
+func (r *runner) fail(ctx context.Context, err error) int {
+	code, msg := classify(ctx, r.svc, err)
+	if r.subject != "" {
+		msg = r.subject + ": " + msg
+	}
+	fmt.Fprintf(r.stderr, "switchctl: %s\n", sanitize(msg))
+	return code
+}
+
+// setService records which service the command is about, for messages.
+func (r *runner) setService(name string) {
+	r.svc = name
+	r.subject = r.inv.cmd + " " + name
+}
+
+func (r *runner) version() int {
+	if r.inv.json {
+		data, _ := json.Marshal(map[string]string{"version": Version, "go_version": runtime.Version()})
+		r.printJSON(data)
+		return exitOK
+	}
+	fmt.Fprintf(r.stdout, "switchctl %s (%s)\n", Version, runtime.Version())
+	return exitOK
+}
+
+// exitError is a failure decided by switchctl itself, with its exit code.
+type exitError struct {
+	code int
+	msg  string
+}
+
+func (e *exitError) Error() string { return e.msg }
+
+// deadlineError is the cause of the command's context when --timeout (or
+// its default) runs out; it is a context.DeadlineExceeded.
+type deadlineError struct{ d time.Duration }
+
+func (e *deadlineError) Error() string { return fmt.Sprintf("timed out after %s", e.d) }
+
+// Is makes errors.Is(err, context.DeadlineExceeded) true.
+func (e *deadlineError) Is(target error) bool { return target == context.DeadlineExceeded }
+
+// classify maps err to an exit code and the message for stderr.
+func classify(ctx context.Context, svc string, err error) (int, string) {
+	var (
+		ee *exitError
+		ae *apiError
+		te *transportError
+		de *deadlineError
+	)
+	switch {
+	case errors.As(err, &ee):
+		return ee.code, ee.msg
+	case errors.As(err, &ae):
+		return ae.exitCode(), trimSubject(ae.msg, svc)
+	case errors.As(err, &te):
+		return exitFailed, te.Error()
+	case errors.As(err, &de):
+		return exitTimeout, de.Error()
+	case errors.Is(err, context.DeadlineExceeded):
+		// The caller's context had a deadline of its own.
+		return exitTimeout, "timed out"
+	case errors.Is(err, context.Canceled):
+		return exitFailed, "interrupted"
+	}
+	if ctx.Err() != nil {
+		return classify(context.Background(), svc, context.Cause(ctx))
+	}
+	return exitFailed, err.Error()
+}
+
+func firstNonEmpty(s ...string) string {
+	for _, v := range s {
+		if v != "" {
+			return v
+		}
+	}
+	return ""
+}

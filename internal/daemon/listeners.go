@@ -1,0 +1,92 @@
+package daemon
+
+import (
+	"context"
+	"log"
+	"net"
+	"net/http"
+
+	"go.uber.org/zap"
+
+	"github.com/switchd/switchd/internal/config"
+	"github.com/switchd/switchd/internal/tlsx"
+)
+
+// openListeners binds (or takes from systemd or the caller) the plain-HTTP,
+// https and control listeners, and starts TLS when tls.mode is not "off".
+func (d *daemon) openListeners(ctx context.Context, o Options) error {
+	cfg := d.cfg
+	passed, err := activated()
+	if err != nil {
+		return err
+	}
+	// A socket systemd passed that nothing serves would leave clients
+	// hanging in its backlog: close it.
+	defer func() {
+		for name, ln := range passed {
+			if ln != d.proxyLn && ln != d.httpsLn && ln != d.controlLn {
+				d.log.Warn("closing a socket passed by systemd that this configuration does not use", zap.String("name", name))
+				ln.Close()
+			}
+		}
+	}()
+	pick := func(given net.Listener, name, addr string) (net.Listener, error) {
+		if given != nil {
+			return given, nil
+		}
+		return d.handover.listener(name, addr, passed[name])
+	}
+	if d.proxyLn, err = pick(o.ProxyListener, "http", cfg.Server.HTTPListen); err != nil {
+		return err
+	}
+	if d.controlLn, err = pick(o.ControlListener, "control", cfg.Control.Listen); err != nil {
+		return err
+	}
+	if cfg.TLS.Mode == "" || cfg.TLS.Mode == "off" {
+		return nil
+	}
+	if d.httpsLn, err = pick(o.HTTPSListener, "https", cfg.Server.HTTPSListen); err != nil {
+		return err
+	}
+	// Bound before tlsx.New: certmagic's HTTP-01 solver then finds the
+	// port taken and leaves the challenges to our plain-HTTP handler.
+	d.tls, err = tlsx.New(ctx, d.tlsOptions(cfg))
+	return err
+}
+
+func (d *daemon) tlsOptions(cfg *config.Config) tlsx.Options {
+	o := tlsx.Options{TLS: cfg.TLS, Hosts: tlsx.Hosts(cfg.Services), StateDir: cfg.State.Dir,
+		HTTPListen: cfg.Server.HTTPListen, HTTPSListen: cfg.Server.HTTPSListen, Logger: d.log.Named("tls")}
+	if d.proxyLn != nil {
+		o.HTTPListen = d.proxyLn.Addr().String()
+	}
+	if d.httpsLn != nil {
+		o.HTTPSListen = d.httpsLn.Addr().String()
+	}
+	return o
+}
+
+// publicServers builds the servers in front of the proxy handler: plain
+// HTTP (ACME challenges and the redirect to https first, when TLS is on)
+// and https.
+func (d *daemon) publicServers(errLog *log.Logger) {
+	s := d.cfg.Server
+	newServer := func(h http.Handler) *http.Server {
+		return &http.Server{
+			Handler:           h,
+			ReadHeaderTimeout: s.ReadHeaderTimeout.D(),
+			IdleTimeout:       s.IdleTimeout.D(),
+			MaxHeaderBytes:    s.MaxHeaderBytes,
+			ErrorLog:          errLog,
+		}
+	}
+	plain := http.Handler(d.handler)
+	if d.tls != nil {
+		plain = d.tls.HTTPHandler(d.handler)
+		d.httpsSrv = newServer(d.tls.WrapHTTPS(d.handler))
+		d.httpsSrv.TLSConfig = d.tls.TLSConfig()
+	}
+	if d.proxyLn != nil {
+		d.proxySrv = newServer(plain)
+	}
+}

@@ -1,0 +1,55 @@
+package daemon
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+
+	"github.com/switchd/switchd/internal/config"
+	"github.com/switchd/switchd/internal/metrics"
+	"github.com/switchd/switchd/internal/switchboard"
+)
+
+// metricsListener keeps active_color, generation and flips_total in step
+// with the switchboard.
+type metricsListener struct{ m *metrics.Metrics }
+
+func (l metricsListener) Changed(c switchboard.Change) {
+	for _, col := range config.Colors {
+		v := 0.0
+		if col == c.To {
+			v = 1
+		}
+		l.m.ActiveColor.WithLabelValues(c.Service, col.String()).Set(v)
+	}
+	l.m.Generation.WithLabelValues(c.Service).Set(float64(c.Generation))
+	if c.Changed && !c.Startup {
+		l.m.Flips.WithLabelValues(c.Service, string(c.Reason)).Inc()
+		if c.Reason == switchboard.Guard {
+			l.m.GuardTrips.WithLabelValues(c.Service).Inc()
+		}
+	}
+}
+
+// gathererWithSample reads the gauges that are cheaper to sample at scrape
+// time than to update per request: in-flight counts and pool panic.
+// upstream_healthy is the health monitor's, set on every transition.
+func gathererWithSample(m *metrics.Metrics, b *switchboard.Board) prometheus.Gatherer {
+	return prometheus.GathererFunc(func() ([]*dto.MetricFamily, error) {
+		for _, name := range b.Names() {
+			v, ok := b.View(name)
+			if !ok {
+				continue
+			}
+			snap := v.Service.Snapshot()
+			for _, c := range config.Colors {
+				m.Inflight.WithLabelValues(name, c.String()).Set(float64(v.Service.Inflight(c)))
+				panicking := 0.0
+				if snap.Panic(c) {
+					panicking = 1
+				}
+				m.PoolPanic.WithLabelValues(name, c.String()).Set(panicking)
+			}
+		}
+		return m.Registry.Gather()
+	})
+}

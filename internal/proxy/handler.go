@@ -1,0 +1,263 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log"
+	"net/http"
+	"net/http/httputil"
+	"net/netip"
+	"os"
+	"sync/atomic"
+	"time"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/switchd/switchd/internal/config"
+)
+
+// Handler is the public http.Handler: it routes every request to the active
+// (or, with the preview secret, the idle) colour of its service.
+type Handler struct {
+	router *Router
+	rp     *httputil.ReverseProxy
+	log    *zap.Logger
+
+	trusted   atomic.Pointer[[]netip.Prefix]
+	accessLog atomic.Bool
+
+	bodyTimeout time.Duration
+}
+
+// HandlerOptions configure a Handler.
+type HandlerOptions struct {
+	// Logger receives access logs (at info, when AccessLog) and proxy errors.
+	// Nil means no logs.
+	Logger *zap.Logger
+	// AccessLog logs one line per request. Default off.
+	AccessLog bool
+	// TrustedProxies are the peers whose X-Forwarded-* headers are extended
+	// instead of replaced. Nil trusts nobody.
+	TrustedProxies []netip.Prefix
+	// BodyTimeout bounds reading a request body of up to 64 KiB, which is
+	// buffered before any upstream is dialled, so that a client trickling
+	// its body cannot hold a goroutine for ever. Zero means 30s.
+	BodyTimeout time.Duration
+}
+
+// NewHandler returns a handler over router.
+func NewHandler(router *Router, o HandlerOptions) *Handler {
+	if o.Logger == nil {
+		o.Logger = zap.NewNop()
+	}
+	if o.BodyTimeout == 0 {
+		o.BodyTimeout = 30 * time.Second
+	}
+	h := &Handler{router: router, log: o.Logger, bodyTimeout: o.BodyTimeout}
+	h.SetTrustedProxies(o.TrustedProxies)
+	h.accessLog.Store(o.AccessLog)
+	h.rp = &httputil.ReverseProxy{
+		Rewrite:    h.rewrite,
+		Transport:  retryTransport{},
+		BufferPool: &bufferPool{},
+		// FlushInterval stays 0: ReverseProxy already flushes at once for
+		// text/event-stream and for answers of unknown length, and a fixed
+		// length answer goes out in one write with its headers.
+		ErrorHandler:   h.errorHandler,
+		ModifyResponse: modifyResponse,
+		ErrorLog:       log.New(zapWriter{o.Logger}, "", 0),
+	}
+	return h
+}
+
+// SetTrustedProxies replaces the trusted peers (on reload).
+func (h *Handler) SetTrustedProxies(p []netip.Prefix) { h.trusted.Store(&p) }
+
+// SetAccessLog turns access logs on or off (on reload).
+func (h *Handler) SetAccessLog(on bool) { h.accessLog.Store(on) }
+
+type ctxKey struct{}
+
+// reqState travels with one request through ReverseProxy's hooks.
+type reqState struct {
+	svc      *Service
+	pool     *Pool
+	upstream *Upstream
+	body     []byte // kept for one retry; nil when there is no body
+	replay   bool   // the request may be sent again if it was never sent
+	status   int
+	class    Class
+	headers  time.Time // when the response headers were ready
+	conn     connTrace // the connections it went out on (idle.go)
+	cut      bodyWatch // the upstream's response body (aborted.go)
+}
+
+func stateOf(r *http.Request) *reqState {
+	rs, _ := r.Context().Value(ctxKey{}).(*reqState)
+	return rs
+}
+
+// ServeHTTP implements http.Handler.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	svc := h.router.Lookup(r.Host)
+	if svc == nil {
+		http.Error(w, "421 misdirected request: no service for this host", http.StatusMisdirectedRequest)
+		return
+	}
+	// entering covers the moment between loading the snapshot and counting
+	// the request in flight, so that "drained" cannot be reported while a
+	// request that saw the old colour is about to start on it.
+	svc.entering.Add(1)
+	snap := svc.snap.Load()
+	color, preview := snap.Active, false
+	if snap.PreviewHeader != "" {
+		if v, ok := r.Header[snap.PreviewHeader]; ok {
+			// Always stripped: the secret must never reach an upstream.
+			delete(r.Header, snap.PreviewHeader)
+			if snap.PreviewSecret != "" && len(v) == 1 && secretEqual(v[0], snap.PreviewSecret) {
+				color, preview = color.Other(), true
+			}
+		}
+	}
+	idx := color.Index()
+	rs := &reqState{svc: svc, pool: snap.Pools[idx], replay: true}
+	rs.upstream = rs.pool.pick(nil)
+
+	svc.inflight[idx].Add(1)
+	svc.entering.Add(-1)
+	defer func() {
+		svc.inflight[idx].Add(-1)
+		h.finish(r, rs, color, preview, start)
+	}()
+
+	if rs.upstream == nil {
+		rs.reply(w, http.StatusServiceUnavailable, ClassError, "503 service unavailable: "+color.String()+" has no upstream")
+		return
+	}
+	if err := rs.bufferBody(w, r, h.bodyTimeout); err != nil {
+		// The deadline first: a failed read also cancels the request's
+		// context, yet this client is still there to be told.
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			closeAfter(w, r)
+			rs.reply(w, http.StatusRequestTimeout, Class4xx, "408 request timeout: the body did not arrive in time")
+			return
+		}
+		if r.Context().Err() != nil {
+			rs.status, rs.class = 0, ClassCanceled // the client went away
+			return
+		}
+		// A malformed body (bad chunking, short read) is the client's.
+		closeAfter(w, r)
+		rs.reply(w, http.StatusBadRequest, Class4xx, "400 bad request: unreadable body")
+		return
+	}
+	h.rp.ServeHTTP(w, r.WithContext(rs.conn.context(context.WithValue(r.Context(), ctxKey{}, rs))))
+}
+
+func (h *Handler) finish(r *http.Request, rs *reqState, color config.Color, preview bool, start time.Time) {
+	if rs.class == ClassNone || rs.cut.broken() {
+		// The body did not reach the client whole (ReverseProxy panicked
+		// with http.ErrAbortHandler after the headers went out).
+		h.cutOff(r, rs)
+	}
+	end := time.Now()
+	// Latency is time to the response headers, as nginx's
+	// upstream_header_time: a WebSocket, an event stream or a big download
+	// must not read as a slow upstream.
+	d := end.Sub(start)
+	if !rs.headers.IsZero() {
+		d = rs.headers.Sub(start)
+	}
+	rs.svc.observer.Load().Observe(Outcome{Color: color, Class: rs.class, Status: rs.status, Duration: d, End: end, Preview: preview})
+	if !h.accessLog.Load() {
+		return
+	}
+	if ce := h.log.Check(zapcore.InfoLevel, "request"); ce != nil {
+		up := ""
+		if rs.upstream != nil {
+			up = rs.upstream.address
+		}
+		ce.Write(zap.String("service", rs.svc.name), zap.Stringer("color", color), zap.String("upstream", up),
+			zap.String("method", r.Method), zap.String("host", r.Host), zap.String("uri", r.RequestURI),
+			zap.Int("status", rs.status), zap.Duration("duration", end.Sub(start)), zap.Duration("upstream_header_time", d), zap.String("remote", r.RemoteAddr),
+			zap.Bool("preview", preview), rs.cut.field())
+	}
+}
+
+// rewrite is ReverseProxy's Rewrite: by now hop-by-hop and inbound
+// X-Forwarded-* headers are gone from pr.Out.
+func (h *Handler) rewrite(pr *httputil.ProxyRequest) {
+	rs := stateOf(pr.In)
+	u := rs.upstream
+	pr.Out.URL.Scheme = u.scheme
+	pr.Out.URL.Host = u.host
+	// pr.Out.Host stays the client's Host: upstreams route and build links by it.
+	h.setForwarded(pr)
+}
+
+func modifyResponse(resp *http.Response) error {
+	rs := stateOf(resp.Request)
+	rs.headers = time.Now()
+	rs.status = resp.StatusCode
+	rs.class = classOf(resp.StatusCode)
+	if resp.StatusCode == http.StatusSwitchingProtocols {
+		if rwc, ok := resp.Body.(io.ReadWriteCloser); ok {
+			resp.Body = rs.svc.upgrades[rs.pool.color.Index()].add(rwc)
+		}
+		return nil
+	}
+	rs.cut.watch(resp)
+	return nil
+}
+
+// errorHandler answers for an upstream that could not: 504 on a timeout,
+// 502 otherwise, nothing when the client went away.
+func (h *Handler) errorHandler(w http.ResponseWriter, r *http.Request, err error) {
+	rs := stateOf(r)
+	if r.Context().Err() != nil || errors.Is(err, context.Canceled) {
+		rs.status, rs.class = 0, ClassCanceled
+		return
+	}
+	// A connect that timed out is an unreachable upstream (502), as SPEC.md
+	// has it; 504 is for an upstream that took the request and did not
+	// answer in time.
+	status, msg := http.StatusBadGateway, "502 bad gateway: upstream unreachable"
+	if isTimeout(err) && !notSent(err) {
+		status, msg = http.StatusGatewayTimeout, "504 gateway timeout: upstream did not answer in time"
+	}
+	if ce := h.log.Check(zapcore.WarnLevel, "upstream error"); ce != nil {
+		if ok, held := rs.svc.errLimit.allow(time.Now()); ok {
+			ce.Write(zap.String("service", rs.svc.name), zap.Stringer("color", rs.pool.color),
+				zap.String("upstream", rs.upstream.address), zap.Int("status", status), zap.Error(err),
+				zap.Bool("stale_connection", rs.conn.stale), zap.Int64("suppressed", held))
+		}
+	}
+	rs.reply(w, status, ClassError, msg)
+}
+
+// reply is every answer switchd makes itself instead of the upstream: it
+// records the status and class for metrics, the guard and the access log.
+func (rs *reqState) reply(w http.ResponseWriter, status int, class Class, msg string) {
+	rs.status, rs.class, rs.headers = status, class, time.Now()
+	http.Error(w, msg, status)
+}
+
+// zapWriter sends ReverseProxy's own log lines (body copy errors) to zap at debug.
+type zapWriter struct{ l *zap.Logger }
+
+func (z zapWriter) Write(p []byte) (int, error) {
+	z.l.Debug("reverse proxy", zap.ByteString("message", p))
+	return len(p), nil
+}
+
+// closeAfter asks to close an HTTP/1 connection whose request body was not
+// read to the end. Not on HTTP/2: there it would end the whole shared
+// connection (GOAWAY), and a stream ends by itself.
+func closeAfter(w http.ResponseWriter, r *http.Request) {
+	if r.ProtoMajor == 1 {
+		w.Header().Set("Connection", "close")
+	}
+}

@@ -1,0 +1,294 @@
+package switchboard
+
+import (
+	"fmt"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/switchd/switchd/internal/config"
+	"github.com/switchd/switchd/internal/health"
+	"github.com/switchd/switchd/internal/proxy"
+	"github.com/switchd/switchd/internal/state"
+	"github.com/switchd/switchd/internal/tlsx"
+)
+
+// Targets hands out the live health of upstreams (the health monitor).
+type Targets interface {
+	// Target returns the health of one upstream; nil when it is not probed.
+	Target(service, address string) *health.Target
+}
+
+// Store saves the whole state file durably.
+type Store interface {
+	Save(state.File) error
+}
+
+// Listener hears every change of an active colour, after it was persisted
+// and published. Changed runs under the board's lock: it must be quick and
+// must not call back into the board.
+type Listener interface {
+	Changed(Change)
+}
+
+// Change is one change of a service's active colour (or, with Startup, the
+// colour restored at start).
+type Change struct {
+	Service    string
+	From, To   config.Color
+	Generation uint64
+	Reason     Reason
+	Actor      string
+	Detail     string
+	Forced     bool
+	At         time.Time
+	// Changed is false for an activate of the colour already active.
+	Changed bool
+	// Startup marks the announcement of the restored state at start-up.
+	Startup bool
+	// Unsaved is true for a revert that went ahead while state.json could
+	// not be written: it holds in memory only, and the board keeps trying
+	// to save it (RetryPersist).
+	Unsaved bool
+}
+
+// Options configure a Board.
+type Options struct {
+	// Store persists state.json (a *state.Store); required.
+	Store Store
+	// State is what Store held at start (state.Open's File).
+	State state.File
+	// Targets gives each upstream its health; nil gives every upstream an
+	// unprobed Target (tests).
+	Targets Targets
+	// Transport sizes each upstream's connection pool (TLS comes from the
+	// service's [upstream_tls]).
+	Transport proxy.TransportOptions
+	// Observer returns the observer of a service's finished requests; nil: none.
+	Observer func(service string) proxy.Observer
+	// Logger gets one line per change. Nil: no logs.
+	Logger *zap.Logger
+	// Persistence hears of failed writes of state.json and of the first
+	// write that succeeds after them. Nil: nobody.
+	Persistence Persistence
+}
+
+// Board owns the active colour of every service. Create it with New.
+type Board struct {
+	opts   Options
+	log    *zap.Logger
+	router *proxy.Router
+
+	// live maps names to services for readers that should not wait for mu:
+	// the guard polls pool health every tick, and a flip holds mu through
+	// an fsync.
+	live atomic.Pointer[map[string]*proxy.Service]
+
+	mu        sync.Mutex
+	file      state.File // as persisted
+	services  map[string]*entry
+	order     []string
+	upstreams map[string]*proxy.Upstream // by service + "\x00" + address
+	listeners []Listener
+	// unsaved names the services whose record in file is not yet in
+	// state.json: automatic reverts made while it could not be written.
+	unsaved map[string]bool
+}
+
+type entry struct {
+	cfg config.Service
+	svc *proxy.Service
+}
+
+// New builds the routing state of cfg. The state file wins over initial; an
+// active colour without upstreams is an error, and nothing is routed then.
+func New(cfg *config.Config, o Options) (*Board, error) {
+	if o.Logger == nil {
+		o.Logger = zap.NewNop()
+	}
+	b := &Board{
+		opts: o, log: o.Logger, router: proxy.NewRouter(nil),
+		file:      state.File{Version: 1, Services: map[string]state.Record{}},
+		services:  map[string]*entry{},
+		upstreams: map[string]*proxy.Upstream{},
+		unsaved:   map[string]bool{},
+	}
+	for name, rec := range o.State.Services {
+		b.file.Services[name] = rec
+	}
+	recs, err := b.records(cfg)
+	if err != nil {
+		return nil, err
+	}
+	missing := false
+	var routes []proxy.Route
+	for _, sc := range cfg.Services {
+		rec := recs[sc.Name]
+		if _, ok := b.file.Services[sc.Name]; !ok {
+			missing = true
+			b.file.Services[sc.Name] = rec
+		}
+		snap, err := b.snapshot(sc, rec)
+		if err != nil {
+			return nil, err
+		}
+		var obs proxy.Observer
+		if o.Observer != nil {
+			obs = o.Observer(sc.Name)
+		}
+		e := &entry{cfg: sc, svc: proxy.NewService(sc.Name, snap, obs)}
+		b.services[sc.Name] = e
+		b.order = append(b.order, sc.Name)
+		routes = append(routes, proxy.Route{Hosts: sc.Hosts, Service: e.svc})
+	}
+	if missing {
+		// Written now so that state.json says what is routed from the first
+		// request on, and a state dir that cannot be written fails at start.
+		if err := b.save(b.file); err != nil {
+			return nil, err
+		}
+	}
+	b.router.Set(routes)
+	b.publishLive()
+	return b, nil
+}
+
+// publishLive refreshes the lock-free name → service map. b.mu must be held.
+func (b *Board) publishLive() {
+	m := make(map[string]*proxy.Service, len(b.services))
+	for name, e := range b.services {
+		m[name] = e.svc
+	}
+	b.live.Store(&m)
+}
+
+// snapshot builds the routing state of sc with the colour of rec, reusing
+// the upstreams (connections, health) the board already has.
+func (b *Board) snapshot(sc config.Service, rec state.Record) (*proxy.Snapshot, error) {
+	tlsConf, tlsKey, err := tlsx.UpstreamConfigKey(sc.UpstreamTLS)
+	if err != nil {
+		return nil, fmt.Errorf("service %q: %w", sc.Name, err)
+	}
+	topts := b.opts.Transport
+	topts.TLS = tlsConf
+	snap := &proxy.Snapshot{
+		Active: rec.Active, Generation: rec.Generation,
+		// Canonical here, not only in Publish: proxy.NewService stores the
+		// first snapshot as it is, and the handler looks the header up by
+		// its canonical key. A config's "x-switchd-preview" would otherwise
+		// neither select the idle colour nor be stripped (the secret would
+		// reach the upstream) until the first flip.
+		PreviewHeader: http.CanonicalHeaderKey(sc.Preview.Header), PreviewSecret: sc.Preview.Secret,
+		DrainTimeout: sc.Drain.Timeout.D(),
+	}
+	for _, c := range config.Colors {
+		var ups []*proxy.Upstream
+		for _, addr := range sc.Pool(c).Upstreams {
+			// The client TLS settings are part of the key: a reload that
+			// rotates the CA gets upstreams with a new transport (and the
+			// same health target), as the health checks do.
+			key := sc.Name + "\x00" + addr + "\x00" + tlsKey
+			u := b.upstreams[key]
+			if u == nil {
+				var t *health.Target
+				if b.opts.Targets != nil {
+					t = b.opts.Targets.Target(sc.Name, addr)
+				}
+				if t == nil {
+					t = health.NewTarget(sc.Name, addr, c, sc.Health.Rise, sc.Health.Fall, nil)
+				}
+				if u, err = proxy.NewUpstream(addr, t, topts); err != nil {
+					return nil, fmt.Errorf("service %q: %w", sc.Name, err)
+				}
+				b.upstreams[key] = u
+			}
+			ups = append(ups, u)
+		}
+		snap.Pools[c.Index()] = proxy.NewPool(c, ups)
+	}
+	return snap, nil
+}
+
+// Router returns the router the public handler uses.
+func (b *Board) Router() *proxy.Router { return b.router }
+
+// AddListener adds l to those told of every change.
+func (b *Board) AddListener(l Listener) {
+	b.mu.Lock()
+	b.listeners = append(b.listeners, l)
+	b.mu.Unlock()
+}
+
+// Announce tells the listeners the state every service starts with.
+func (b *Board) Announce() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for _, name := range b.order {
+		b.announce(name)
+	}
+}
+
+// announce tells the listeners the state a service starts with (at start-up
+// or when a reload adds it). b.mu must be held.
+func (b *Board) announce(name string) {
+	rec := b.file.Services[name]
+	b.tell(Change{Service: name, To: rec.Active, From: rec.Previous, Generation: rec.Generation,
+		Reason: Reason(rec.Reason), Actor: rec.ChangedBy, Forced: rec.Forced, At: rec.ChangedAt, Startup: true})
+}
+
+func (b *Board) tell(c Change) {
+	for _, l := range b.listeners {
+		l.Changed(c)
+	}
+}
+
+// View is a read-only copy of one service's configuration and state.
+type View struct {
+	Config  config.Service
+	Record  state.Record
+	Service *proxy.Service
+	// Persisted is false while Record is held in memory only: an automatic
+	// revert made while state.json could not be written (the board keeps
+	// trying, see RetryPersist).
+	Persisted bool
+}
+
+// View returns the service called name.
+func (b *Board) View(name string) (View, bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	e, ok := b.services[name]
+	if !ok {
+		return View{}, false
+	}
+	return View{Config: e.cfg, Record: b.file.Services[name], Service: e.svc, Persisted: !b.unsaved[name]}, true
+}
+
+// Names returns the configured services in config order.
+func (b *Board) Names() []string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return append([]string(nil), b.order...)
+}
+
+// Counts returns the Up, known-Down and total upstreams of one colour.
+// It takes no lock, so the guard may call it while holding its own.
+func (b *Board) Counts(service string, c config.Color) (up, down, total int) {
+	svc := (*b.live.Load())[service]
+	if svc == nil || !c.Valid() {
+		return 0, 0, 0
+	}
+	return svc.Snapshot().Pool(c).Counts()
+}
+
+// Close stops drain timers and closes upstream connections.
+func (b *Board) Close() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for _, e := range b.services {
+		e.svc.Close()
+	}
+}
