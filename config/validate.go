@@ -116,6 +116,7 @@ func (v validator) server(c *Config) {
 	}
 	v.positive("server.read_header_timeout", s.ReadHeaderTimeout)
 	v.positive("server.idle_timeout", s.IdleTimeout)
+	v.positive("server.body_read_timeout", s.BodyReadTimeout)
 	v.positive("server.upstream_dial_timeout", s.UpstreamDialTimeout)
 	if s.MaxHeaderBytes < 1024 {
 		v.add("server.max_header_bytes", nil, "must be at least 1024, got %d", s.MaxHeaderBytes)

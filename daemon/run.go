@@ -243,6 +243,7 @@ func (d *daemon) start(ctx context.Context, o Options) error {
 	}
 	d.handler = proxy.NewHandler(d.board.Router(), proxy.HandlerOptions{
 		Logger: d.log.Named("proxy"), AccessLog: cfg.Log.AccessLog, TrustedProxies: cfg.Server.Trusted,
+		BodyTimeout: cfg.Server.BodyReadTimeout.D(),
 	})
 	errLog := log.New(zapWriter{d.log.Named("http")}, "", 0)
 	tokens, err := d.controlTokens(cfg) // before any server exists: stop() closes bare listeners
