@@ -9,6 +9,7 @@ import (
 	"go.uber.org/zap"
 
 	"switchd/config"
+	"switchd/proxy/framing"
 	"switchd/tlsx"
 )
 
@@ -84,6 +85,7 @@ func (d *daemon) publicServers(errLog *log.Logger) {
 			IdleTimeout:       s.IdleTimeout.D(),
 			MaxHeaderBytes:    s.MaxHeaderBytes,
 			ErrorLog:          errLog,
+			ConnState:         framing.ConnState, // a WebSocket's bytes are not checked as HTTP
 		}
 	}
 	plain := http.Handler(d.handler)
@@ -95,4 +97,18 @@ func (d *daemon) publicServers(errLog *log.Logger) {
 	if d.proxyLn != nil {
 		d.proxySrv = newServer(plain)
 	}
+}
+
+// checkFraming wraps a public listener in the HTTP/1.1 request framing
+// check (proxy/framing); with tls it also terminates TLS, which the check
+// must see through, and hands HTTP/2 on unchecked. Nil stays nil.
+func (d *daemon) checkFraming(ln net.Listener, srv *http.Server, tls bool) net.Listener {
+	if ln == nil || srv == nil {
+		return ln
+	}
+	o := framing.Options{MaxHeaderBytes: srv.MaxHeaderBytes, HandshakeTimeout: srv.ReadHeaderTimeout, ErrorLog: srv.ErrorLog}
+	if tls {
+		return framing.NewTLSListener(ln, srv.TLSConfig, o)
+	}
+	return framing.NewListener(ln, o)
 }

@@ -279,9 +279,9 @@ func (d *daemon) start(ctx context.Context, o Options) error {
 		}
 	}
 	d.serveErr = make(chan error, 3)
-	d.serve(d.proxySrv, d.proxyLn, false)
-	d.serve(d.httpsSrv, d.httpsLn, true)
-	d.serve(d.controlSrv, d.controlLn, false)
+	d.serve(d.proxySrv, d.checkFraming(d.proxyLn, d.proxySrv, false))
+	d.serve(d.httpsSrv, d.checkFraming(d.httpsLn, d.httpsSrv, true))
+	d.serve(d.controlSrv, d.controlLn)
 	return nil
 }
 
@@ -337,19 +337,16 @@ func (d *daemon) forgetGuard(from, to *config.Config) {
 	}
 }
 
-func (d *daemon) serve(srv *http.Server, ln net.Listener, tls bool) {
+// serve runs srv on ln; the https listener does its TLS itself
+// (checkFraming), with srv.TLSConfig.
+func (d *daemon) serve(srv *http.Server, ln net.Listener) {
 	if srv == nil {
 		return
 	}
 	d.wg.Add(1)
 	go func() {
 		defer d.wg.Done()
-		var err error
-		if tls {
-			err = srv.ServeTLS(ln, "", "") // certificates come from srv.TLSConfig
-		} else {
-			err = srv.Serve(ln)
-		}
+		err := srv.Serve(ln)
 		if err != nil && !errors.Is(err, http.ErrServerClosed) {
 			d.serveErr <- fmt.Errorf("serve %s: %w", ln.Addr(), err)
 		}
