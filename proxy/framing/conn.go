@@ -22,6 +22,10 @@ const refusal = "\x00\r\n\r\n"
 // the client has read it.
 const lingerTime = 500 * time.Millisecond
 
+// minBuf is the buffer a connection starts with, the size of net/http's
+// bufio.Reader; it grows for a longer head only.
+const minBuf = 4096
+
 type mode uint32
 
 const (
@@ -73,6 +77,9 @@ func (c *Conn) Read(p []byte) (int, error) {
 			c.r += n
 			if c.r == c.w {
 				c.r, c.v, c.w = 0, 0, 0
+				if len(c.buf) > minBuf {
+					c.buf = nil // a long head is rare: do not keep its memory
+				}
 			}
 			return n, nil
 		}
@@ -133,7 +140,7 @@ func (c *Conn) fill() {
 		c.r = 0
 	}
 	if c.w == len(c.buf) {
-		size := max(2*len(c.buf), 4096)
+		size := max(2*len(c.buf), minBuf)
 		if size > c.maxBuf {
 			size = c.maxBuf
 		}
