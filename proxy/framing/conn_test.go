@@ -2,8 +2,10 @@ package framing
 
 import (
 	"bufio"
+	"crypto/tls"
 	"fmt"
 	"io"
+	"log"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -17,6 +19,13 @@ import (
 // answers "METHOD PATH LEN" (LEN: body bytes read), and on /upgrade
 // switches protocols and echoes raw bytes. hits counts requests.
 func checkedServer(t *testing.T) (*httptest.Server, *atomic.Int64) {
+	t.Helper()
+	return checkedServerTLS(t, nil)
+}
+
+// checkedServerTLS is checkedServer behind NewTLSListener with tlsCfg (nil:
+// plain).
+func checkedServerTLS(t *testing.T, tlsCfg *tls.Config) (*httptest.Server, *atomic.Int64) {
 	t.Helper()
 	var hits atomic.Int64
 	s := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -42,11 +51,19 @@ func checkedServer(t *testing.T) (*httptest.Server, *atomic.Int64) {
 			http.Error(w, "bad body", http.StatusBadRequest)
 			return
 		}
+		if r.TLS != nil {
+			fmt.Fprintf(w, "tls HTTP/%d ", r.ProtoMajor)
+		}
 		fmt.Fprintf(w, "%s %s %d", r.Method, r.URL.Path, n)
 	}))
-	s.Listener = NewListener(s.Listener, Options{MaxHeaderBytes: 4096})
 	s.Config.MaxHeaderBytes = 4096
 	s.Config.ConnState = ConnState
+	if tlsCfg != nil {
+		s.Config.TLSConfig = tlsCfg
+		s.Listener = NewTLSListener(s.Listener, tlsCfg, Options{MaxHeaderBytes: 4096, ErrorLog: log.New(io.Discard, "", 0)})
+	} else {
+		s.Listener = NewListener(s.Listener, Options{MaxHeaderBytes: 4096})
+	}
 	s.Start()
 	t.Cleanup(s.Close)
 	return s, &hits
@@ -162,4 +179,68 @@ func TestNoCheckAfterSwitchingProtocols(t *testing.T) {
 
 func isReset(err error) bool {
 	return err != nil && strings.Contains(err.Error(), "connection reset")
+}
+
+// TestTLSListener: behind NewTLSListener an HTTP/1.1 connection is checked
+// and its requests see TLS, an upgraded one passes raw bytes, and HTTP/2
+// is served as before.
+func TestTLSListener(t *testing.T) {
+	// httptest's own certificate and a client that trusts it.
+	donor := httptest.NewTLSServer(http.NotFoundHandler())
+	cfg := &tls.Config{Certificates: donor.TLS.Certificates, NextProtos: []string{"h2", "http/1.1"}}
+	client := donor.Client()
+	roots := client.Transport.(*http.Transport).TLSClientConfig.RootCAs
+	donor.Close()
+
+	s, hits := checkedServerTLS(t, cfg)
+	dialTLS := func(protos ...string) (net.Conn, *bufio.Reader) {
+		c, err := tls.Dial("tcp", s.Listener.Addr().String(), &tls.Config{RootCAs: roots, ServerName: "example.com", NextProtos: protos})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+		return c, bufio.NewReader(c)
+	}
+
+	c, r := dialTLS("http/1.1")
+	_, _ = io.WriteString(c, "GET /a HTTP/1.1\r\nHost: x\r\n\r\nPOST /b HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nok")
+	for _, want := range []string{"tls HTTP/1 GET /a 0", "tls HTTP/1 POST /b 2"} {
+		if code, body := answer(t, r, "GET"); code != 200 || body != want {
+			t.Fatalf("%d %q, want 200 %q", code, body, want)
+		}
+	}
+
+	c, r = dialTLS()
+	_, _ = io.WriteString(c, "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /smuggled HTTP/1.1\r\nHost: x\r\n\r\n")
+	if code, _ := answer(t, r, "POST"); code != http.StatusBadRequest {
+		t.Fatalf("smuggling over TLS: %d, want 400", code)
+	}
+	if rest, _ := io.ReadAll(r); len(rest) != 0 || hits.Load() != 2 {
+		t.Fatalf("after the 400: %q, handler ran %d times (want 2)", rest, hits.Load())
+	}
+
+	c, r = dialTLS("http/1.1")
+	_, _ = io.WriteString(c, "GET /upgrade HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n")
+	if resp, err := http.ReadResponse(r, nil); err != nil || resp.StatusCode != http.StatusSwitchingProtocols {
+		t.Fatalf("upgrade over TLS: %v %v", resp, err)
+	}
+	raw := "GET / HTTP/1.1\nTransfer-Encoding: x\r\n\r\n\x81\x00"
+	_, _ = io.WriteString(c, raw)
+	got := make([]byte, len(raw))
+	if _, err := io.ReadFull(r, got); err != nil || string(got) != raw {
+		t.Fatalf("echo after 101 over TLS: %q %v", got, err)
+	}
+
+	tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots, ServerName: "example.com"}, ForceAttemptHTTP2: true}
+	defer tr.CloseIdleConnections()
+	resp, err := (&http.Client{Transport: tr}).Get("https://" + s.Listener.Addr().String() + "/h2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.ProtoMajor != 2 || string(b) != "tls HTTP/2 GET /h2 0" {
+		t.Fatalf("h2: %q over %s", b, resp.Proto)
+	}
 }
