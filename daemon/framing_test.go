@@ -93,9 +93,9 @@ func isTimeoutErr(err error) bool {
 const smuggle = "POST / HTTP/1.1\r\nHost: app.test\r\nContent-Length: 40\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n" +
 	"GET /smuggled HTTP/1.1\r\nHost: app.test\r\n\r\n"
 
-// TestClientMistakesDoNotRevert: right after a flip, 40 requests a client
+// TestClientMistakesDoNotRevert: right after a flip, 50 requests a client
 // framed badly (a Content-Length trailer, bad chunking after 64 KiB,
-// CONNECT, Content-Length with Transfer-Encoding) get 4xx and leave the
+// CONNECT, Content-Length with Transfer-Encoding, a folded trailer) get 4xx and leave the
 // new colour in place. They used to get 502 "upstream unreachable" while the
 // upstream saw nothing, and the guard reverted the deploy (error rate 1.0).
 func TestClientMistakesDoNotRevert(t *testing.T) {
@@ -111,6 +111,7 @@ func TestClientMistakesDoNotRevert(t *testing.T) {
 		{"bad chunk after 64 KiB", fmt.Sprintf("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n%x\r\n%s\r\nzz\r\n", len(big), big)},
 		{"connect", "CONNECT app.test:443 HTTP/1.1\r\nHost: app.test:443\r\n\r\n"},
 		{"content-length and chunked", smuggle},
+		{"folded trailer", "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n1\r\nx\r\n0\r\nX: a\r\n b\r\n\r\n"},
 	}
 	dial := func() (net.Conn, error) { return net.Dial("tcp", strings.TrimPrefix(in.proxy, "http://")) }
 	statuses := map[string]map[int]int{}
@@ -128,7 +129,7 @@ func TestClientMistakesDoNotRevert(t *testing.T) {
 	var svc control.Service
 	api(t, "GET", in.control+"/v1/services/app", nil, &svc)
 	if svc.Active != "green" || svc.Guard == nil || svc.Guard.WindowErrorRate != 0 {
-		t.Fatalf("after 40 client mistakes (%v): active %s, guard %+v; want green, error rate 0", statuses, svc.Active, svc.Guard)
+		t.Fatalf("after 50 client mistakes (%v): active %s, guard %+v; want green, error rate 0", statuses, svc.Active, svc.Guard)
 	}
 	if green.saw("/smuggled") {
 		t.Fatal("a smuggled request reached the upstream")
