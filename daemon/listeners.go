@@ -106,7 +106,14 @@ func (d *daemon) checkFraming(ln net.Listener, srv *http.Server, tls bool) net.L
 	if ln == nil || srv == nil {
 		return ln
 	}
-	o := framing.Options{MaxHeaderBytes: srv.MaxHeaderBytes, HandshakeTimeout: srv.ReadHeaderTimeout, ErrorLog: srv.ErrorLog}
+	log := d.log.Named("proxy")
+	o := framing.Options{MaxHeaderBytes: srv.MaxHeaderBytes, HandshakeTimeout: srv.ReadHeaderTimeout, ErrorLog: srv.ErrorLog,
+		// Debug: any client can send these, as many as it likes.
+		Refused: func(remote net.Addr, why error) {
+			if ce := log.Check(zap.DebugLevel, "request framing refused"); ce != nil {
+				ce.Write(zap.Stringer("remote", remote), zap.String("reason", why.Error()))
+			}
+		}}
 	if tls {
 		return framing.NewTLSListener(ln, srv.TLSConfig, o)
 	}

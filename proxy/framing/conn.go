@@ -49,8 +49,9 @@ type Conn struct {
 	sent    int   // bytes of the refusal delivered
 	pending error // a read error to return once buf[r:v] is delivered
 
-	mode    atomic.Uint32
-	refused error // why (debugging and tests), set with modeRefused
+	mode     atomic.Uint32
+	refused  error // why, set with modeRefused
+	onRefuse func(net.Addr, error)
 }
 
 // NewConn wraps c; maxHeaderBytes is the http.Server's MaxHeaderBytes
@@ -64,6 +65,12 @@ func NewConn(c net.Conn, maxHeaderBytes int) *Conn {
 	// 4 KiB bufio.Reader; one more buffer of slack.
 	limit := maxHeaderBytes + 8192
 	return &Conn{Conn: c, s: newScanner(limit), maxBuf: limit + 4096}
+}
+
+func newConn(c net.Conn, o Options) *Conn {
+	fc := NewConn(c, o.MaxHeaderBytes)
+	fc.onRefuse = o.Refused
+	return fc
 }
 
 // Read implements net.Conn: it returns validated bytes only.
@@ -171,6 +178,9 @@ func (c *Conn) fill() {
 func (c *Conn) refuse(why error) {
 	c.refused = why
 	c.mode.Store(uint32(modeRefused))
+	if c.onRefuse != nil {
+		c.onRefuse(c.RemoteAddr(), why)
+	}
 }
 
 // Tunnel stops the checking: the connection switched protocols (net/http

@@ -147,6 +147,26 @@ func TestAmbiguousFramingRefused(t *testing.T) {
 	}
 }
 
+// TestRefusalAfterAGoodRequest: a good request pipelined before an
+// ambiguous one is answered; the ambiguous one gets 400 and the connection
+// ends there.
+func TestRefusalAfterAGoodRequest(t *testing.T) {
+	s, hits := checkedServer(t)
+	c, r := dial(t, s)
+	_, _ = io.WriteString(c, "GET /good HTTP/1.1\r\nHost: x\r\n\r\n"+
+		"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n0\r\n\r\n"+
+		"GET /smuggled HTTP/1.1\r\nHost: x\r\n\r\n")
+	if code, body := answer(t, r, "GET"); code != 200 || body != "GET /good 0" {
+		t.Fatalf("good request: %d %q", code, body)
+	}
+	if code, _ := answer(t, r, "POST"); code != http.StatusBadRequest {
+		t.Fatalf("ambiguous request: %d, want 400", code)
+	}
+	if rest, _ := io.ReadAll(r); len(rest) != 0 || hits.Load() != 1 {
+		t.Fatalf("after the 400: %q; handler ran %d times, want 1", rest, hits.Load())
+	}
+}
+
 // TestRefusedTrailerIsABadBody: a folded trailer field, which net/http
 // would join, fails the body read (the handler answers 400).
 func TestRefusedTrailerIsABadBody(t *testing.T) {

@@ -20,18 +20,22 @@ type Options struct {
 	// ErrorLog receives failed TLS handshakes, worded as net/http words
 	// them. Nil means the log package's standard logger.
 	ErrorLog *log.Logger
+	// Refused, when set, is told of every refused request: the client and
+	// why. It runs on the connection's reading goroutine and must be
+	// cheap. Nil means nobody is told.
+	Refused func(remote net.Addr, why error)
 }
 
 // NewListener returns a listener whose connections are Conns: plain HTTP/1.
 // Serve it with http.Server.Serve and set the server's ConnState to
 // ConnState, so that upgraded connections are left alone.
 func NewListener(ln net.Listener, o Options) net.Listener {
-	return &listener{Listener: ln, max: o.MaxHeaderBytes}
+	return &listener{Listener: ln, o: o}
 }
 
 type listener struct {
 	net.Listener
-	max int
+	o Options
 }
 
 func (l *listener) Accept() (net.Conn, error) {
@@ -39,7 +43,7 @@ func (l *listener) Accept() (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return NewConn(c, l.max), nil
+	return newConn(c, l.o), nil
 }
 
 // NewTLSListener terminates TLS itself and hands net/http, by the protocol
@@ -128,7 +132,7 @@ func (l *tlsListener) handshake(raw net.Conn) {
 	}
 	var c net.Conn = tc
 	if p := tc.ConnectionState().NegotiatedProtocol; p == "" || p == "http/1.1" {
-		c = tlsConn{Conn: NewConn(tc, l.o.MaxHeaderBytes), tc: tc}
+		c = tlsConn{Conn: newConn(tc, l.o), tc: tc}
 	}
 	select {
 	case l.ready <- c:

@@ -3,6 +3,7 @@ package framing
 import (
 	"bytes"
 	"errors"
+	"net"
 	"slices"
 	"strings"
 	"testing"
@@ -94,5 +95,20 @@ func TestLongHeadPassesForNetHTTPToRefuse(t *testing.T) {
 	out, why := through([]byte(in), 1000)
 	if why != nil || !bytes.HasPrefix([]byte(in), out) || len(out) < 4096+8192 {
 		t.Fatalf("passed %d bytes (refused: %v); want the head as it is", len(out), why)
+	}
+}
+
+// TestRefusedIsTold: Options.Refused hears of each refusal and its reason.
+func TestRefusedIsTold(t *testing.T) {
+	var told []error
+	c := newConn(&scripted{data: []byte(framingTests[len(framingTests)-1].in), step: 3}, Options{Refused: func(_ net.Addr, why error) { told = append(told, why) }})
+	buf := make([]byte, 100)
+	for {
+		if _, err := c.Read(buf); err != nil {
+			break
+		}
+	}
+	if len(told) != 1 || !errors.Is(told[0], framingTests[len(framingTests)-1].want) {
+		t.Fatalf("told %v, want once %v", told, framingTests[len(framingTests)-1].want)
 	}
 }
