@@ -40,6 +40,11 @@ type Server struct {
 	ReadHeaderTimeout Duration `toml:"read_header_timeout"`
 	// IdleTimeout closes kept-alive client connections idle this long. Default 120s.
 	IdleTimeout Duration `toml:"idle_timeout"`
+	// BodyReadTimeout bounds reading a request body: a body of up to 64 KiB
+	// (buffered before the upstream is dialled) must arrive whole within
+	// it, a larger one may pause no longer than it between two reads; past
+	// it the client gets 408 and the connection is closed. Default 30s.
+	BodyReadTimeout Duration `toml:"body_read_timeout"`
 	// MaxHeaderBytes caps request headers; larger requests get 431. Default 65536.
 	MaxHeaderBytes int `toml:"max_header_bytes"`
 	// ShutdownGrace is how long SIGTERM waits for in-flight requests, and

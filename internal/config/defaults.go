@@ -39,6 +39,7 @@ func applyDefaults(c *Config, set func(path string) bool) {
 	def("server.https_listen", func() { s.HTTPSListen = ":443" })
 	def("server.read_header_timeout", func() { s.ReadHeaderTimeout = dur(10 * time.Second) })
 	def("server.idle_timeout", func() { s.IdleTimeout = dur(120 * time.Second) })
+	def("server.body_read_timeout", func() { s.BodyReadTimeout = dur(30 * time.Second) })
 	def("server.max_header_bytes", func() { s.MaxHeaderBytes = 65536 })
 	def("server.shutdown_grace", func() { s.ShutdownGrace = dur(30 * time.Second) })
 	def("server.upstream_dial_timeout", func() { s.UpstreamDialTimeout = dur(3 * time.Second) })

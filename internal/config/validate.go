@@ -119,6 +119,7 @@ func (v validator) server(c *Config) {
 	}
 	v.positive("server.read_header_timeout", s.ReadHeaderTimeout)
 	v.positive("server.idle_timeout", s.IdleTimeout)
+	v.positive("server.body_read_timeout", s.BodyReadTimeout)
 	v.positive("server.upstream_dial_timeout", s.UpstreamDialTimeout)
 	v.positive("server.upstream_idle_timeout", s.UpstreamIdleTimeout)
 	if s.MaxHeaderBytes < 1024 {

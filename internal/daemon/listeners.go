@@ -9,6 +9,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/switchd/switchd/internal/config"
+	"github.com/switchd/switchd/internal/proxy/framing"
 	"github.com/switchd/switchd/internal/tlsx"
 )
 
@@ -78,6 +79,7 @@ func (d *daemon) publicServers(errLog *log.Logger) {
 			IdleTimeout:       s.IdleTimeout.D(),
 			MaxHeaderBytes:    s.MaxHeaderBytes,
 			ErrorLog:          errLog,
+			ConnState:         framing.ConnState, // a WebSocket's bytes are not checked as HTTP
 		}
 	}
 	plain := http.Handler(d.handler)
@@ -89,4 +91,25 @@ func (d *daemon) publicServers(errLog *log.Logger) {
 	if d.proxyLn != nil {
 		d.proxySrv = newServer(plain)
 	}
+}
+
+// checkFraming wraps a public listener in the HTTP/1.1 request framing
+// check (proxy/framing); with tls it also terminates TLS, which the check
+// must see through, and hands HTTP/2 on unchecked. Nil stays nil.
+func (d *daemon) checkFraming(ln net.Listener, srv *http.Server, tls bool) net.Listener {
+	if ln == nil || srv == nil {
+		return ln
+	}
+	log := d.log.Named("proxy")
+	o := framing.Options{MaxHeaderBytes: srv.MaxHeaderBytes, HandshakeTimeout: srv.ReadHeaderTimeout, ErrorLog: srv.ErrorLog,
+		// Debug: any client can send these, as many as it likes.
+		Refused: func(remote net.Addr, why error) {
+			if ce := log.Check(zap.DebugLevel, "request framing refused"); ce != nil {
+				ce.Write(zap.Stringer("remote", remote), zap.String("reason", why.Error()))
+			}
+		}}
+	if tls {
+		return framing.NewTLSListener(ln, srv.TLSConfig, o)
+	}
+	return framing.NewListener(ln, o)
 }

@@ -158,6 +158,7 @@ func (d *daemon) apply(cfg *config.Config) error {
 	d.metrics.Declare(cfg.Services)
 	d.handler.SetTrustedProxies(cfg.Server.Trusted)
 	d.handler.SetAccessLog(cfg.Log.AccessLog)
+	d.handler.SetBodyTimeout(cfg.Server.BodyReadTimeout.D())
 	if lvl, err := zap.ParseAtomicLevel(cfg.Log.Level); err == nil && d.level != nil && cfg.Log.Level != old.Log.Level {
 		// Only a changed file sets it: a reload must not undo a level an
 		// operator set through the API.

@@ -278,6 +278,7 @@ func (d *daemon) start(ctx context.Context, o Options) error {
 	}
 	d.handler = proxy.NewHandler(d.board.Router(), proxy.HandlerOptions{
 		Logger: d.log.Named("proxy"), AccessLog: cfg.Log.AccessLog, TrustedProxies: cfg.Server.Trusted,
+		BodyTimeout: cfg.Server.BodyReadTimeout.D(),
 	})
 	errLog := log.New(zapWriter{d.log.Named("http")}, "", 0)
 	controlTLS, err := d.controlTLS(cfg.Control)
@@ -328,10 +329,11 @@ func (d *daemon) start(ctx context.Context, o Options) error {
 }
 
 // serveAll starts serving, once start succeeded and the first health
-// round is done.
+// round is done. The public listeners check HTTP/1.1 framing, the https
+// one doing its TLS itself; the control listener is served as it is.
 func (d *daemon) serveAll() {
-	d.serve(d.proxySrv, d.proxyLn, false)
-	d.serve(d.httpsSrv, d.httpsLn, true)
+	d.serve(d.proxySrv, d.checkFraming(d.proxyLn, d.proxySrv, false), false)
+	d.serve(d.httpsSrv, d.checkFraming(d.httpsLn, d.httpsSrv, true), false)
 	d.serve(d.controlSrv, d.controlLn, d.controlSrv.TLSConfig != nil)
 }
 
@@ -387,6 +389,8 @@ func (d *daemon) forgetGuard(from, to *config.Config) {
 	}
 }
 
+// serve runs srv on ln, with TLS from srv.TLSConfig when tls (the control
+// listener; the https listener does its TLS itself, see checkFraming).
 func (d *daemon) serve(srv *http.Server, ln net.Listener, tls bool) {
 	if srv == nil {
 		return

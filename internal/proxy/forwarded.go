@@ -6,9 +6,18 @@ import (
 	"strings"
 )
 
-// setForwarded sets X-Forwarded-For/-Host/-Proto. A peer in the trusted
-// proxies has its values extended (For) or kept (Host, Proto); anybody else's
-// are replaced, so a client cannot forge its address.
+// clientAddrHeaders name the client's address (or port) for the upstream in
+// the ways other proxies and CDNs do. ReverseProxy drops Forwarded and
+// X-Forwarded-For/-Host/-Proto itself; these it passes on, so a client could
+// forge its address to an upstream that believes one of them.
+var clientAddrHeaders = [...]string{"X-Real-Ip", "X-Client-Ip", "True-Client-Ip", "X-Forwarded-Port",
+	"X-Cluster-Client-Ip", "Cf-Connecting-Ip", "Fastly-Client-Ip"}
+
+// setForwarded sets X-Forwarded-For/-Host/-Proto and X-Real-IP. A peer in
+// the trusted proxies has its values extended (For) or kept (Host, Proto,
+// X-Real-IP and the other clientAddrHeaders); anybody else's are replaced
+// or, for the headers switchd does not set, removed, so a client cannot
+// forge its address.
 func (h *Handler) setForwarded(pr *httputil.ProxyRequest) {
 	in, out := pr.In, pr.Out
 	client := hostOnly(in.RemoteAddr)
@@ -19,8 +28,13 @@ func (h *Handler) setForwarded(pr *httputil.ProxyRequest) {
 	}
 	trusted := err == nil && h.isTrusted(ip)
 
-	// One backing array for the three values: one allocation, not three.
-	vals := make([]string, 3)
+	if !trusted {
+		for _, k := range clientAddrHeaders {
+			delete(out.Header, k)
+		}
+	}
+	// One backing array for the four values: one allocation, not four.
+	vals := make([]string, 4)
 	vals[0] = client
 	if prior, ok := in.Header["X-Forwarded-For"]; ok && trusted && len(prior) > 0 {
 		vals[0] = strings.Join(prior, ", ") + ", " + client
@@ -36,6 +50,13 @@ func (h *Handler) setForwarded(pr *httputil.ProxyRequest) {
 	if v := in.Header.Get("X-Forwarded-Proto"); trusted && v != "" {
 		vals[2] = v
 	}
+	// X-Real-IP is the peer, as nginx setups (proxy_set_header X-Real-IP
+	// $remote_addr) have taught upstreams to expect; a trusted proxy's stays.
+	vals[3] = client
+	if v := in.Header.Get("X-Real-Ip"); trusted && v != "" {
+		vals[3] = v
+	}
+	out.Header["X-Real-Ip"] = vals[3:4:4]
 	out.Header["X-Forwarded-For"] = vals[0:1:1]
 	out.Header["X-Forwarded-Host"] = vals[1:2:2]
 	out.Header["X-Forwarded-Proto"] = vals[2:3:3]

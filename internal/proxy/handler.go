@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/netip"
-	"os"
 	"sync/atomic"
 	"time"
 
@@ -28,7 +27,7 @@ type Handler struct {
 	trusted   atomic.Pointer[[]netip.Prefix]
 	accessLog atomic.Bool
 
-	bodyTimeout time.Duration
+	bodyTimeout atomic.Int64 // time.Duration
 }
 
 // HandlerOptions configure a Handler.
@@ -41,9 +40,12 @@ type HandlerOptions struct {
 	// TrustedProxies are the peers whose X-Forwarded-* headers are extended
 	// instead of replaced. Nil trusts nobody.
 	TrustedProxies []netip.Prefix
-	// BodyTimeout bounds reading a request body of up to 64 KiB, which is
-	// buffered before any upstream is dialled, so that a client trickling
-	// its body cannot hold a goroutine for ever. Zero means 30s.
+	// BodyTimeout bounds reading a request body, so that a client
+	// trickling its body cannot hold a goroutine or an upstream for ever:
+	// a body of up to 64 KiB, buffered before any upstream is dialled,
+	// must arrive whole within it; a larger one, which streams to the
+	// upstream, may pause no longer than it between two reads. Past it the
+	// client gets 408. Zero means 30s.
 	BodyTimeout time.Duration
 }
 
@@ -52,10 +54,8 @@ func NewHandler(router *Router, o HandlerOptions) *Handler {
 	if o.Logger == nil {
 		o.Logger = zap.NewNop()
 	}
-	if o.BodyTimeout == 0 {
-		o.BodyTimeout = 30 * time.Second
-	}
-	h := &Handler{router: router, log: o.Logger, bodyTimeout: o.BodyTimeout}
+	h := &Handler{router: router, log: o.Logger}
+	h.SetBodyTimeout(o.BodyTimeout)
 	h.SetTrustedProxies(o.TrustedProxies)
 	h.accessLog.Store(o.AccessLog)
 	h.rp = &httputil.ReverseProxy{
@@ -75,6 +75,15 @@ func NewHandler(router *Router, o HandlerOptions) *Handler {
 // SetTrustedProxies replaces the trusted peers (on reload).
 func (h *Handler) SetTrustedProxies(p []netip.Prefix) { h.trusted.Store(&p) }
 
+// SetBodyTimeout replaces HandlerOptions.BodyTimeout (on reload); zero
+// means 30s.
+func (h *Handler) SetBodyTimeout(d time.Duration) {
+	if d == 0 {
+		d = 30 * time.Second
+	}
+	h.bodyTimeout.Store(int64(d))
+}
+
 // SetAccessLog turns access logs on or off (on reload).
 func (h *Handler) SetAccessLog(on bool) { h.accessLog.Store(on) }
 
@@ -85,8 +94,9 @@ type reqState struct {
 	svc      *Service
 	pool     *Pool
 	upstream *Upstream
-	body     []byte // kept for one retry; nil when there is no body
-	replay   bool   // the request may be sent again if it was never sent
+	body     []byte     // kept for one retry; nil when there is no body
+	stream   clientBody // the body when it streams (replay false)
+	replay   bool       // the request may be sent again if it was never sent
 	status   int
 	class    Class
 	headers  time.Time // when the response headers were ready
@@ -133,26 +143,29 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.finish(r, rs, color, preview, start)
 	}()
 
+	if status, msg := refusal(r); status != 0 {
+		closeConn(w, r)
+		rs.reply(w, status, Class4xx, msg)
+		return
+	}
 	if rs.upstream == nil {
 		rs.reply(w, http.StatusServiceUnavailable, ClassError, "503 service unavailable: "+color.String()+" has no upstream")
 		return
 	}
-	if err := rs.bufferBody(w, r, h.bodyTimeout); err != nil {
-		// The deadline first: a failed read also cancels the request's
-		// context, yet this client is still there to be told.
-		if errors.Is(err, os.ErrDeadlineExceeded) {
-			closeAfter(w, r)
-			rs.reply(w, http.StatusRequestTimeout, Class4xx, "408 request timeout: the body did not arrive in time")
-			return
-		}
-		if r.Context().Err() != nil {
-			rs.status, rs.class = 0, ClassCanceled // the client went away
-			return
-		}
-		// A malformed body (bad chunking, short read) is the client's.
-		closeAfter(w, r)
-		rs.reply(w, http.StatusBadRequest, Class4xx, "400 bad request: unreadable body")
+	stripUpgrade(r.Header)
+	timeout := time.Duration(h.bodyTimeout.Load())
+	if err := rs.bufferBody(w, r, timeout); err != nil {
+		h.clientFailed(w, r, rs, err)
 		return
+	}
+	if badTrailer(r.Trailer) {
+		closeConn(w, r)
+		rs.reply(w, http.StatusBadRequest, Class4xx, "400 bad request: a trailer field that may not be one")
+		return
+	}
+	if !rs.replay {
+		rs.stream = clientBody{body: r.Body, rc: http.NewResponseController(w), timeout: timeout}
+		r.Body = &rs.stream
 	}
 	h.rp.ServeHTTP(w, r.WithContext(rs.conn.context(context.WithValue(r.Context(), ctxKey{}, rs))))
 }
@@ -217,6 +230,10 @@ func modifyResponse(resp *http.Response) error {
 // 502 otherwise, nothing when the client went away.
 func (h *Handler) errorHandler(w http.ResponseWriter, r *http.Request, err error) {
 	rs := stateOf(r)
+	if cerr := rs.stream.failure(r.Context().Err() != nil); cerr != nil {
+		h.clientFailed(w, r, rs, cerr)
+		return
+	}
 	if r.Context().Err() != nil || errors.Is(err, context.Canceled) {
 		rs.status, rs.class = 0, ClassCanceled
 		return
@@ -251,13 +268,4 @@ type zapWriter struct{ l *zap.Logger }
 func (z zapWriter) Write(p []byte) (int, error) {
 	z.l.Debug("reverse proxy", zap.ByteString("message", p))
 	return len(p), nil
-}
-
-// closeAfter asks to close an HTTP/1 connection whose request body was not
-// read to the end. Not on HTTP/2: there it would end the whole shared
-// connection (GOAWAY), and a stream ends by itself.
-func closeAfter(w http.ResponseWriter, r *http.Request) {
-	if r.ProtoMajor == 1 {
-		w.Header().Set("Connection", "close")
-	}
 }
