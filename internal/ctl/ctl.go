@@ -17,7 +17,8 @@ import (
 // -ldflags "-X github.com/switchd/switchd/internal/ctl.Version=v1.2.3".
 var Version = "dev"
 
-// Exit codes, as SPEC.md fixes them for scripts.
+// Exit codes, as docs/switchctl.md lists them: deploy scripts branch on
+// them, so a code never changes its meaning.
 const (
 	exitOK       = 0 // done
 	exitFailed   = 1 // failed or unreachable

@@ -2,8 +2,8 @@
 // switchboard to make the other colour active when the active one fails:
 // the triggers (error rate, p99 latency), armed for `watch` after each flip,
 // and failover, armed all the time, also after a revert. It never flips by
-// itself; the switchboard, which owns the active colour, does (SPEC "Guard
-// (automatic revert)").
+// itself; the switchboard, which owns the active colour, does (the rules:
+// docs/operations.md, "Guard").
 //
 // The request path only touches Service.RecordAt: atomics on a per-service,
 // per-colour Window, no lock, no allocation. Decisions are made by Run on
@@ -33,7 +33,7 @@ import (
 const (
 	// DefaultTick is how often Run evaluates every service.
 	DefaultTick = 50 * time.Millisecond
-	// MaxTick bounds Options.Tick: the spec promises a revert within one
+	// MaxTick bounds Options.Tick: switchd promises a revert within one
 	// second of the condition, and the window itself moves in 100ms steps.
 	MaxTick = 100 * time.Millisecond
 	// DefaultWindow is used when config.Guard.Window is zero.
