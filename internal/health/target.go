@@ -126,9 +126,9 @@ func (t *Target) Fail(err error) {
 // change state. The first check of an Unknown target decides at once: an
 // upstream is "unknown until its first check" (docs/configuration.md), as
 // with nginx's "mandatory" and Envoy's start-up checks. Waiting for rise
-// passes would keep a
-// fresh colour out of the flip gate, and a dead one out of failover, for no
-// gain — there is no earlier good state for the thresholds to protect.
+// passes would keep a fresh colour out of the flip gate, and a dead one out
+// of failover, for no gain — there is no earlier good state for the
+// thresholds to protect.
 func (t *Target) Record(err error, latency time.Duration, at time.Time) {
 	t.emit.Lock()
 	defer t.emit.Unlock()
