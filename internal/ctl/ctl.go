@@ -1,5 +1,3 @@
-// Package ctl is switchctl, the command-line client of switchd's control
-// API. cmd/switchctl only wires it to the process; tests call Run directly.
 package ctl
 
 import (
