@@ -499,14 +499,14 @@ func TestLoad(t *testing.T) {
 
 // The shipped example must parse, and document every key there is.
 func TestShippedConfig(t *testing.T) {
-	c, err := Load("../config.toml")
+	c, err := Load("../../config.toml")
 	if err != nil {
 		t.Fatalf("shipped config:\n%v", err)
 	}
 	if len(c.Services) != 1 || c.Services[0].Name != "app" || c.State.Dir != "/var/lib/switchd" {
 		t.Errorf("shipped config: %+v", c)
 	}
-	text, err := os.ReadFile("../config.toml")
+	text, err := os.ReadFile("../../config.toml")
 	if err != nil {
 		t.Fatal(err)
 	}
