@@ -36,7 +36,8 @@ import (
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-// body is what the backend answers, the same 12 bytes as ../shared/bench's.
+// body is what the backend answers, the same 12 bytes as the backend of the
+// harness run.sh drives (SHARED_BENCH).
 const body = "hello, blue\n"
 
 // pool is the idle keep-alive pool on every proxy -> backend hop (the
@@ -146,8 +147,8 @@ func (s *cannedBackend) close() {
 
 // ---------------------------------------------------------------- proxies
 
-// goStd is the floor: a bare httputil.ReverseProxy set up like
-// ../shared/bench/goproxy.
+// goStd is the floor: a bare httputil.ReverseProxy set up like the
+// harness's goproxy (SHARED_BENCH/goproxy).
 func goStd(tb testing.TB, backend string) http.Handler {
 	target := &url.URL{Scheme: "http", Host: backend}
 	tr := &http.Transport{MaxIdleConns: pool, MaxIdleConnsPerHost: pool, IdleConnTimeout: 90 * time.Second}

@@ -76,7 +76,8 @@ type ServiceList struct {
 	Switchd *Status `json:"switchd,omitempty"`
 }
 
-// Service is one service's state, as SPEC.md fixes its field names.
+// Service is one service's state. Its field names are the API's contract
+// (docs/control-api.md, "Service state"): scripts read them, so they never change.
 type Service struct {
 	Name       string          `json:"name"`
 	Hosts      []string        `json:"hosts"`

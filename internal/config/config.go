@@ -1,8 +1,3 @@
-// Package config holds switchd's configuration types and parses config.toml.
-//
-// The types here describe what the operator wrote; live state (health,
-// active colour, counters) lives elsewhere. Parse fills every default, so a
-// Config returned without error is complete and valid.
 package config
 
 import (
@@ -71,8 +66,7 @@ type Server struct {
 	Trusted []netip.Prefix `toml:"-"`
 }
 
-// TLS configures certificates. Only Mode "off" is implemented so far:
-// Parse refuses the others.
+// TLS configures the certificates of the https listener (package tlsx).
 type TLS struct {
 	// Mode is off | acme | files | internal. Default "off".
 	Mode string `toml:"mode"`

@@ -1,6 +1,3 @@
-// Package control is the HTTP control API of switchd. Its JSON types live
-// in control/api, which switchctl imports without the daemon; the aliases
-// here keep the server's code short.
 package control
 
 import "github.com/switchd/switchd/control/api"

@@ -282,7 +282,7 @@ func (c *client) apiError(resp *http.Response, data []byte) *apiError {
 	return e
 }
 
-// exitCode maps the answer to SPEC.md's exit codes.
+// exitCode maps the answer to switchctl's exit codes (docs/switchctl.md).
 func (e *apiError) exitCode() int {
 	switch {
 	case e.code == api.CodeReverted:

@@ -1,5 +1,3 @@
-// Package ctl is switchctl, the command-line client of switchd's control
-// API. cmd/switchctl only wires it to the process; tests call Run directly.
 package ctl
 
 import (
@@ -17,7 +15,8 @@ import (
 // -ldflags "-X github.com/switchd/switchd/internal/ctl.Version=v1.2.3".
 var Version = "dev"
 
-// Exit codes, as SPEC.md fixes them for scripts.
+// Exit codes, as docs/switchctl.md lists them: deploy scripts branch on
+// them, so a code never changes its meaning.
 const (
 	exitOK       = 0 // done
 	exitFailed   = 1 // failed or unreachable

@@ -1,6 +1,3 @@
-// Package daemon wires switchd together: state, health, the switchboard,
-// the guard, the public proxy, the control API, events and webhooks.
-// cmd/switchd only parses flags and calls Main, whose Run tests call too.
 package daemon
 
 import (

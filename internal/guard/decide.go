@@ -57,7 +57,7 @@ type verdict struct {
 	detail  string
 }
 
-// decide applies the rules of SPEC "Guard (automatic revert)" to one
+// decide applies the guard's rules (docs/operations.md, "Guard") to one
 // service: the triggers first (in the order of triggers), while armed and
 // with min_requests in the window, then failover, which a revert does not
 // disarm. Neither moves to an unhealthy colour: that is blocked instead.

@@ -1,20 +1,3 @@
-// Package guard watches the active colour of every service and asks the
-// switchboard to make the other colour active when the active one fails:
-// the triggers (error rate, p99 latency), armed for `watch` after each flip,
-// and failover, armed all the time, also after a revert. It never flips by
-// itself; the switchboard, which owns the active colour, does (SPEC "Guard
-// (automatic revert)").
-//
-// The request path only touches Service.RecordAt: atomics on a per-service,
-// per-colour Window, no lock, no allocation. Decisions are made by Run on
-// ticks of at most 100ms, so a revert follows its condition well within the
-// promised second. Each decision is the pure function decide over what one
-// tick gathered (decide.go); Run carries the verdict out (run.go).
-//
-// Lock order: switchboard.Board.mu, then Guard.mu. The board tells its
-// listeners of a change while holding its lock, and Guard.Changed takes
-// Guard.mu; the guard, in turn, never holds Guard.mu while it calls
-// Switcher.Revert, and only calls the lock-free Switcher.Counts under it.
 package guard
 
 import (
@@ -33,7 +16,7 @@ import (
 const (
 	// DefaultTick is how often Run evaluates every service.
 	DefaultTick = 50 * time.Millisecond
-	// MaxTick bounds Options.Tick: the spec promises a revert within one
+	// MaxTick bounds Options.Tick: switchd promises a revert within one
 	// second of the condition, and the window itself moves in 100ms steps.
 	MaxTick = 100 * time.Millisecond
 	// DefaultWindow is used when config.Guard.Window is zero.

@@ -285,8 +285,9 @@ func wantFor(s *config.Service, c config.Color, addr string, client *http.Client
 	if sp.expect == (config.StatusRange{}) {
 		sp.expect = defaultExpect
 	}
-	// SPEC: the Host header defaults to the first of hosts; a "*.suffix"
-	// pattern is no host name, so then the address is sent.
+	// As [service.health].host documents it: the Host header defaults to a
+	// host of the service; a "*.suffix" pattern is no host name, so then the
+	// address is sent.
 	if sp.host == "" && len(s.Hosts) > 0 && !strings.HasPrefix(s.Hosts[0], "*") {
 		sp.host = s.Hosts[0]
 	}

@@ -1,8 +1,3 @@
-// Package health probes upstreams and keeps their live health.
-//
-// health never imports proxy: the proxy reads a Target's state with one
-// atomic load per request and reports passive failures to it; transitions
-// go out through the Observer interface.
 package health
 
 import (

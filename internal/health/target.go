@@ -123,11 +123,12 @@ func (t *Target) Fail(err error) {
 
 // Record applies the result of one probe: err nil is a pass. Between Up and
 // Down it takes rise consecutive passes or fall consecutive failures to
-// change state. The first check of an Unknown target decides at once, as
-// SPEC's "unknown until its first check" says (and as nginx's "mandatory"
-// and Envoy's start-up checks do): waiting for rise passes would keep a
-// fresh colour out of the flip gate, and a dead one out of failover, for no
-// gain — there is no earlier good state for the thresholds to protect.
+// change state. The first check of an Unknown target decides at once: an
+// upstream is "unknown until its first check" (docs/configuration.md), as
+// with nginx's "mandatory" and Envoy's start-up checks. Waiting for rise
+// passes would keep a fresh colour out of the flip gate, and a dead one out
+// of failover, for no gain — there is no earlier good state for the
+// thresholds to protect.
 func (t *Target) Record(err error, latency time.Duration, at time.Time) {
 	t.emit.Lock()
 	defer t.emit.Unlock()

@@ -1,5 +1,3 @@
-// Package metrics defines every switchd_ series in one place, registered into
-// a registry the caller passes in (never the global one).
 package metrics
 
 import (

@@ -12,12 +12,17 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
+	"go.uber.org/goleak"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/switchd/switchd/internal/config"
 	"github.com/switchd/switchd/internal/control"
 )
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
 
 // wait bounds every wait in these tests; nothing here should take long.
 const wait = 5 * time.Second

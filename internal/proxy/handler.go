@@ -238,9 +238,9 @@ func (h *Handler) errorHandler(w http.ResponseWriter, r *http.Request, err error
 		rs.status, rs.class = 0, ClassCanceled
 		return
 	}
-	// A connect that timed out is an unreachable upstream (502), as SPEC.md
-	// has it; 504 is for an upstream that took the request and did not
-	// answer in time.
+	// A connect that timed out is an unreachable upstream (502), as
+	// docs/operations.md promises; 504 is for an upstream that took the
+	// request and did not answer in time.
 	status, msg := http.StatusBadGateway, "502 bad gateway: upstream unreachable"
 	if isTimeout(err) && !notSent(err) {
 		status, msg = http.StatusGatewayTimeout, "504 gateway timeout: upstream did not answer in time"

@@ -1,10 +1,3 @@
-// Package proxy is the request path: Host → service snapshot → colour →
-// upstream, through net/http/httputil.ReverseProxy.
-//
-// Routing state is an immutable Snapshot per service behind an
-// atomic.Pointer, loaded once per request, so a flip changes the very next
-// request while in-flight ones finish where they started. Outcomes leave
-// through the Observer interface; proxy knows nothing of guards or metrics.
 package proxy
 
 import (

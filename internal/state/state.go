@@ -1,12 +1,3 @@
-// Package state reads and writes state.json, the record of which colour each
-// service serves and why.
-//
-// state.json is the only thing that survives a restart of switchd, and on
-// start it wins over the configured initial colour, so two rules shape this
-// package: a file that cannot be read or understood is an error naming the
-// file and the problem (never a silently empty state, which would move traffic
-// back to the initial colours), and a write either replaces the whole file or
-// leaves the previous one intact (temp file, fsync, rename, fsync the folder).
 package state
 
 import (

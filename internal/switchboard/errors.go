@@ -1,7 +1,3 @@
-// Package switchboard is the one owner of the active colours: the control
-// API, the guard and config reload all ask it, none of them flips by itself.
-// A change checks the gate, persists state.json, publishes the next proxy
-// snapshot and then tells its listeners, all under one mutex.
 package switchboard
 
 import "errors"

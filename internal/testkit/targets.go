@@ -1,5 +1,3 @@
-// Package testkit holds test doubles shared by the tests of several
-// packages. It is imported only from _test.go files.
 package testkit
 
 import (

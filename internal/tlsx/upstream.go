@@ -1,6 +1,3 @@
-// Package tlsx is switchd's TLS: the listener side (certmagic for ACME and
-// files, a local CA for "internal", redirects and HSTS; manager.go) and the
-// client side for https:// upstreams (this file).
 package tlsx
 
 import (

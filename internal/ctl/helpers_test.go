@@ -193,8 +193,8 @@ func upstream(addr, state string) api.Upstream {
 	}
 }
 
-// appService is the service of SPEC.md's example: green active, both
-// pools healthy.
+// appService is the example service of docs/control-api.md: green active,
+// both pools healthy.
 func appService() api.Service {
 	return api.Service{
 		Name: "app", Hosts: []string{"app.example.com"},
