@@ -236,6 +236,15 @@ type UpstreamTLS struct {
 	CAFile string `toml:"ca_file"`
 	// InsecureSkipVerify turns certificate verification off. Default false.
 	InsecureSkipVerify bool `toml:"insecure_skip_verify"`
+	// CertFile and KeyFile are a client certificate (PEM chain) and its key
+	// that switchd presents to upstreams asking for one (mutual TLS), in
+	// requests and health checks. Both or neither; default "": none.
+	CertFile string `toml:"cert_file"`
+	KeyFile  string `toml:"key_file"`
+	// ServerName is sent as SNI and verified against the upstream's
+	// certificate, for upstreams addressed by IP whose certificates name a
+	// DNS name. Default "": the host of each upstream's address.
+	ServerName string `toml:"server_name"`
 }
 
 // Notify is one webhook: every matching event is POSTed as JSON, retried

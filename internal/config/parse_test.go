@@ -499,14 +499,14 @@ func TestLoad(t *testing.T) {
 
 // The shipped example must parse, and document every key there is.
 func TestShippedConfig(t *testing.T) {
-	c, err := Load("../config.toml")
+	c, err := Load("../../config.toml")
 	if err != nil {
 		t.Fatalf("shipped config:\n%v", err)
 	}
 	if len(c.Services) != 1 || c.Services[0].Name != "app" || c.State.Dir != "/var/lib/switchd" {
 		t.Errorf("shipped config: %+v", c)
 	}
-	text, err := os.ReadFile("../config.toml")
+	text, err := os.ReadFile("../../config.toml")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -636,6 +636,47 @@ func TestTLSFiles(t *testing.T) {
 	_, err := Parse([]byte(filesConf(garbage, k1)), "config.toml")
 	if want := fmt.Sprintf("config.toml:3: tls.cert_file: %q: bad certificate: ", garbage); err == nil || !strings.HasPrefix(err.Error(), want) {
 		t.Errorf("error\n got: %v\nwant prefix: %s", err, want)
+	}
+}
+
+// TestUpstreamTLSClientCert: the client certificate of
+// [service.upstream_tls] is checked like the listener's pair, with the
+// line, and server_name is normalised.
+func TestUpstreamTLSClientCert(t *testing.T) {
+	dir := t.TempDir()
+	c1, k1 := writePair(t, dir, "edge.example.com")
+	_, k2 := writePair(t, dir, "other.example.com")
+	conf := func(body string) string { return minimal + "  [service.upstream_tls]\n" + body }
+	pair := func(cert, key string) string {
+		return "  cert_file = " + tomlPath(cert) + "\n  key_file = " + tomlPath(key) + "\n"
+	}
+	c := mustParse(t, conf(pair(c1, k1)+"  server_name = \"Upstream.Internal.\"\n"))
+	if u := c.Services[0].UpstreamTLS; u.CertFile != c1 || u.KeyFile != k1 || u.ServerName != "upstream.internal" {
+		t.Errorf("upstream_tls: %+v", u)
+	}
+	mustParse(t, conf("  server_name = \"10.0.0.7\"\n"))
+
+	for _, tt := range []struct{ name, body, want string }{
+		{"cert without key", "  cert_file = " + tomlPath(c1) + "\n",
+			`config.toml:7: service "app": upstream_tls.key_file: required with upstream_tls.cert_file`},
+		{"key without cert", "  key_file = " + tomlPath(k1) + "\n",
+			`config.toml:7: service "app": upstream_tls.cert_file: required with upstream_tls.key_file`},
+		{"unreadable", pair("/nonexistent/c.pem", "/nonexistent/k.pem"),
+			"config.toml:7: service \"app\": upstream_tls.cert_file: cannot read \"/nonexistent/c.pem\": no such file or directory\n" +
+				`config.toml:8: service "app": upstream_tls.key_file: cannot read "/nonexistent/k.pem": no such file or directory`},
+		{"mismatch", pair(c1, k2),
+			fmt.Sprintf(`config.toml:8: service "app": upstream_tls.key_file: %q does not match the certificate in %q`, k2, c1)},
+		{"bad server_name", "  server_name = \"app.internal:8443\"\n",
+			`config.toml:7: service "app": upstream_tls.server_name: bad name "app.internal:8443" (want a DNS name like "app.internal" or an IP, without port)`},
+		{"pattern server_name", "  server_name = \"*.internal\"\n",
+			`config.toml:7: service "app": upstream_tls.server_name: bad name "*.internal" (want a DNS name like "app.internal" or an IP, without port)`},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Parse([]byte(conf(tt.body)), "config.toml")
+			if err == nil || err.Error() != tt.want {
+				t.Errorf("error\n got: %v\nwant: %s", err, tt.want)
+			}
+		})
 	}
 }
 

@@ -398,7 +398,7 @@ func (v validator) control(c *Control) {
 	}
 	for i, h := range c.Hosts {
 		n := normalizeHost(h)
-		if _, err := netip.ParseAddr(n); err != nil && (!validHost(n) || strings.HasPrefix(n, "*")) {
+		if !validPeerName(n) {
 			v.add(elem("control.hosts", i), nil, `bad host %q (want a name or an IP, without port)`, h)
 			continue
 		}
@@ -453,6 +453,7 @@ func (v validator) services(svcs []Service) {
 		v.pools(p, sv)
 		v.health(p+".health.", &sv.Health)
 		v.guard(p+".guard.", &sv.Guard)
+		v.upstreamTLS(p+".upstream_tls.", &sv.UpstreamTLS)
 		if !validHeaderName(sv.Preview.Header) {
 			v.add(p+".preview.header", nil, "bad header name %q", sv.Preview.Header)
 		}
@@ -483,6 +484,36 @@ func (v validator) pools(p string, sv *Service) {
 	}
 	// Whether the active colour has upstreams depends on state.json too:
 	// see CheckActive.
+}
+
+// upstreamTLS checks the client certificate pair now, as keyPair does for
+// the listener's, so that `switchd validate` and a reload report it with
+// the line. ca_file is read when switchd starts or reloads.
+func (v validator) upstreamTLS(p string, u *UpstreamTLS) {
+	switch {
+	case u.CertFile == "" && u.KeyFile != "":
+		v.add(p+"cert_file", []string{p + "key_file"}, "required with upstream_tls.key_file")
+	case u.CertFile != "" && u.KeyFile == "":
+		v.add(p+"key_file", []string{p + "cert_file"}, "required with upstream_tls.cert_file")
+	case u.CertFile != "":
+		v.pemPair(p+"cert_file", p+"key_file", u.CertFile, u.KeyFile)
+	}
+	if u.ServerName != "" {
+		n := normalizeHost(u.ServerName)
+		if !validPeerName(n) {
+			v.add(p+"server_name", nil, `bad name %q (want a DNS name like "app.internal" or an IP, without port)`, u.ServerName)
+		}
+		u.ServerName = n
+	}
+}
+
+// validPeerName reports whether n (normalised) names one peer: a DNS name,
+// not a pattern, or an IP.
+func validPeerName(n string) bool {
+	if _, err := netip.ParseAddr(n); err == nil {
+		return true
+	}
+	return validHost(n) && !strings.HasPrefix(n, "*")
 }
 
 func (v validator) health(p string, h *Health) {
