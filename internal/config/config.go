@@ -86,7 +86,21 @@ type TLS struct {
 	RedirectHTTP bool `toml:"redirect_http"`
 	// HSTS is the Strict-Transport-Security value. Default "": none sent.
 	HSTS string `toml:"hsts"`
+	// Challenges are the ACME challenges Mode "acme" answers, of
+	// ACMEChallenges: "http-01" on the plain-HTTP listener (the CA connects
+	// to port 80), "tls-alpn-01" on the https listener (port 443). Default:
+	// both, or only "tls-alpn-01" when server.http_listen is "".
+	Challenges []string `toml:"challenges"`
 }
+
+// The ACME challenge types of TLS.Challenges.
+const (
+	ChallengeHTTP01    = "http-01"
+	ChallengeTLSALPN01 = "tls-alpn-01"
+)
+
+// ACMEChallenges are the values TLS.Challenges may hold.
+var ACMEChallenges = []string{ChallengeHTTP01, ChallengeTLSALPN01}
 
 // Control configures the control API listener.
 type Control struct {

@@ -149,8 +149,13 @@ var parseErrorTests = []struct {
 		`config.toml:4: tls.ca_root: cannot read "/nonexistent/root.pem": no such file or directory`},
 	{"tls acme email", "[tls]\nmode = \"acme\"\nemail = \"ops at example.com\"\n" + minimal,
 		`config.toml:3: tls.email: bad address "ops at example.com" (want e.g. "ops@example.com")`},
-	{"tls acme without http", "[server]\nhttp_listen = \"\"\n[tls]\nmode = \"acme\"\n" + minimal,
-		`config.toml:2: server.http_listen: is empty and tls.mode is "acme": HTTP-01 challenges arrive on it`},
+	{"tls acme http-01 without http", "[server]\nhttp_listen = \"\"\n[tls]\nmode = \"acme\"\nchallenges = [\"http-01\", \"tls-alpn-01\"]\n" + minimal,
+		`config.toml:2: server.http_listen: is empty and tls.challenges has "http-01": HTTP-01 challenges arrive on it (leave it out to use only "tls-alpn-01")`},
+	{"tls acme no challenges", "[tls]\nmode = \"acme\"\nchallenges = []\n" + minimal,
+		`config.toml:3: tls.challenges: is empty and tls.mode is "acme": want "http-01", "tls-alpn-01" or both`},
+	{"tls acme bad challenge", "[tls]\nmode = \"acme\"\nchallenges = [\"tls-alpn-01\", \"dns-01\", \"tls-alpn-01\"]\n" + minimal,
+		"config.toml:3: tls.challenges: unknown challenge \"dns-01\" (want \"http-01\" or \"tls-alpn-01\")\n" +
+			`config.toml:3: tls.challenges: "tls-alpn-01" is listed twice`},
 	{"tls without https_listen", "[server]\nhttps_listen = \"\"\n[tls]\nmode = \"internal\"\n" + minimal,
 		`config.toml:2: server.https_listen: is empty and tls.mode is "internal": https needs an address`},
 	{"tls internal without hosts", "[tls]\nmode = \"internal\"\n[[service]]\nname = \"app\"\nblue.upstreams = [\"a:1\"]\n",
@@ -332,7 +337,7 @@ func TestDefaults(t *testing.T) {
 			UpstreamMaxIdle:         256,
 			UpstreamIdleTimeout:     Duration(time.Second),
 		},
-		TLS:     TLS{Mode: "off", MinVersion: "1.2", RedirectHTTP: true},
+		TLS:     TLS{Mode: "off", MinVersion: "1.2", RedirectHTTP: true, Challenges: []string{"http-01", "tls-alpn-01"}},
 		Control: Control{Listen: "127.0.0.1:9180", ClientCertRole: "read"},
 		Log:     Log{Level: "info", Format: "json", AccessLog: true},
 		State:   State{Dir: "/var/lib/switchd", OnMissing: "start"},
@@ -677,6 +682,20 @@ func TestUpstreamTLSClientCert(t *testing.T) {
 				t.Errorf("error\n got: %v\nwant: %s", err, tt.want)
 			}
 		})
+	}
+}
+
+// TestACMEChallengesDefault: both challenges by default, only TLS-ALPN-01
+// when there is no plain-HTTP listener for HTTP-01 to arrive on.
+func TestACMEChallengesDefault(t *testing.T) {
+	for _, tt := range []struct{ text, want string }{
+		{"[tls]\nmode = \"acme\"\n", "http-01 tls-alpn-01"},
+		{"[server]\nhttp_listen = \"\"\n[tls]\nmode = \"acme\"\n", "tls-alpn-01"},
+		{"[tls]\nmode = \"acme\"\nchallenges = [\"tls-alpn-01\"]\n", "tls-alpn-01"},
+	} {
+		if got := strings.Join(mustParse(t, tt.text+minimal).TLS.Challenges, " "); got != tt.want {
+			t.Errorf("challenges %q for\n%s", got, tt.text)
+		}
 	}
 }
 

@@ -160,10 +160,7 @@ func (v validator) tls(c *Config) {
 	}
 	switch t.Mode {
 	case "acme":
-		// RFC 8555 §8.3: the CA fetches http://<host>:80/.well-known/acme-challenge/…
-		if c.Server.HTTPListen == "" {
-			v.add("server.http_listen", []string{"tls.mode"}, `is empty and tls.mode is "acme": HTTP-01 challenges arrive on it`)
-		}
+		v.challenges(c)
 		if t.CA != "" {
 			if u, err := url.Parse(t.CA); err != nil || u.Scheme != "https" || u.Host == "" {
 				v.add("tls.ca", nil, `bad url %q (want the "https://" url of an ACME directory)`, t.CA)
@@ -181,6 +178,26 @@ func (v validator) tls(c *Config) {
 		}
 	case "files":
 		v.keyPair(t)
+	}
+}
+
+// challenges checks tls.challenges of tls.mode "acme".
+func (v validator) challenges(c *Config) {
+	chs := c.TLS.Challenges
+	if len(chs) == 0 {
+		v.add("tls.challenges", []string{"tls.mode"}, `is empty and tls.mode is "acme": want "http-01", "tls-alpn-01" or both`)
+	}
+	for i, ch := range chs {
+		switch {
+		case !slices.Contains(ACMEChallenges, ch):
+			v.add(elem("tls.challenges", i), nil, `unknown challenge %q (want "http-01" or "tls-alpn-01")`, ch)
+		case slices.Index(chs, ch) < i:
+			v.add(elem("tls.challenges", i), nil, "%q is listed twice", ch)
+		case ch == ChallengeHTTP01 && c.Server.HTTPListen == "":
+			// RFC 8555 §8.3: the CA fetches http://<host>:80/.well-known/acme-challenge/…
+			v.add("server.http_listen", []string{"tls.mode", elem("tls.challenges", i)},
+				`is empty and tls.challenges has "http-01": HTTP-01 challenges arrive on it (leave it out to use only "tls-alpn-01")`)
+		}
 	}
 }
 

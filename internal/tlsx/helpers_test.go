@@ -160,6 +160,13 @@ func serveHTTPS(t *testing.T, m *Manager) string {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return serveHTTPSOn(t, m, ln)
+}
+
+// serveHTTPSOn is serveHTTPS on a listener bound before m was made, as the
+// daemon binds it.
+func serveHTTPSOn(t *testing.T, m *Manager, ln net.Listener) string {
+	t.Helper()
 	srv := &http.Server{
 		Handler: m.WrapHTTPS(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			io.WriteString(w, "ok "+r.Proto)
