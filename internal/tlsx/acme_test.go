@@ -169,6 +169,15 @@ func TestACME(t *testing.T) {
 		_, err := handshake(addr, "app.test", p.roots, 0)
 		return err
 	})
+	// What Certificates reports is what the handshake got.
+	leaf, err := handshake(addr, "app.test", p.roots, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := fmt.Sprintf("app.test acme %q %s; ", leaf.Issuer.CommonName, leaf.NotAfter.UTC().Format(time.RFC3339))
+	if got := certLine(m.Certificates()); got != want || !strings.Contains(got, "Pebble") {
+		t.Errorf("Certificates\n got: %s\nwant: %s (issued by pebble)", got, want)
+	}
 	if challenges.Load() == 0 || toNext.Load() != 0 {
 		t.Errorf("challenge requests: %d, passed on to next: %d; want them answered by HTTPHandler", challenges.Load(), toNext.Load())
 	}

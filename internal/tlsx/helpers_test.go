@@ -53,6 +53,12 @@ type testPair struct {
 // newPair makes a self-signed ECDSA certificate for names (DNS names or IPs).
 func newPair(t *testing.T, names ...string) testPair {
 	t.Helper()
+	return newPairValid(t, time.Hour, names...)
+}
+
+// newPairValid is newPair valid for life from now.
+func newPairValid(t *testing.T, life time.Duration, names ...string) testPair {
+	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		t.Fatal(err)
@@ -65,7 +71,7 @@ func newPair(t *testing.T, names ...string) testPair {
 		SerialNumber:          serial,
 		Subject:               pkix.Name{CommonName: names[0]},
 		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(time.Hour),
+		NotAfter:              time.Now().Add(life),
 		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
 		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
 		BasicConstraintsValid: true,
