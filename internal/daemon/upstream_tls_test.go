@@ -1,13 +1,11 @@
 package daemon
 
 import (
-	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
 	"io"
 	"log"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -89,7 +87,7 @@ name = "app"
 	if err != nil {
 		t.Fatal(err)
 	}
-	in := runFromFile(t, cfg)
+	in := runConfig(t, cfg, zap.NewNop())
 
 	// upstream returns the state of the one upstream once its last error
 	// is the one wanted ("" for healthy).
@@ -145,34 +143,4 @@ name = "app"
 	if code, body := get(); code != http.StatusBadGateway {
 		t.Fatalf("without server_name: %d %q, want 502", code, body)
 	}
-}
-
-// runFromFile runs switchd on cfg (loaded from its file, so that POST
-// /v1/reload re-reads it) until the test ends.
-func runFromFile(t *testing.T, cfg *config.Config) *instance {
-	t.Helper()
-	pl, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cl, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	in := &instance{proxy: "http://" + pl.Addr().String(), control: "http://" + cl.Addr().String(), cancel: cancel, done: make(chan error, 1)}
-	ready := make(chan struct{})
-	go func() {
-		in.done <- Run(ctx, Options{Config: cfg, Logger: zap.NewNop(), Version: "test",
-			ProxyListener: pl, ControlListener: cl, Ready: func(Addrs) { close(ready) }})
-	}()
-	select {
-	case <-ready:
-	case err := <-in.done:
-		t.Fatalf("switchd did not start: %v", err)
-	case <-time.After(10 * time.Second):
-		t.Fatal("switchd did not start in 10s")
-	}
-	t.Cleanup(in.stop)
-	return in
 }
