@@ -7,6 +7,23 @@ type Status struct {
 	Version string       `json:"version"`
 	Config  ConfigStatus `json:"config"`
 	State   StateStatus  `json:"state"`
+	// TLS lists the certificate the https listener would serve for each
+	// configured host; empty with tls.mode "off".
+	TLS []CertStatus `json:"tls"`
+}
+
+// CertStatus is the certificate served for one configured host.
+type CertStatus struct {
+	// Host is the configured host; "*" in tls.mode "files" when no service
+	// has hosts (the pair is served for every name).
+	Host string `json:"host"`
+	// Issuer is the common name of the CA that issued it; "" without one.
+	Issuer string `json:"issuer"`
+	// NotAfter is when it expires; null while there is none (acme, before
+	// the first certificate is obtained).
+	NotAfter *time.Time `json:"not_after"`
+	// Source is where it comes from: acme, files or internal (tls.mode).
+	Source string `json:"source"`
 }
 
 // ConfigStatus is the running configuration file and its last reload.

@@ -85,7 +85,21 @@ type TLS struct {
 	RedirectHTTP bool `toml:"redirect_http"`
 	// HSTS is the Strict-Transport-Security value. Default "": none sent.
 	HSTS string `toml:"hsts"`
+	// Challenges are the ACME challenges Mode "acme" answers, of
+	// ACMEChallenges: "http-01" on the plain-HTTP listener (the CA connects
+	// to port 80), "tls-alpn-01" on the https listener (port 443). Default:
+	// both, or only "tls-alpn-01" when server.http_listen is "".
+	Challenges []string `toml:"challenges"`
 }
+
+// The ACME challenge types of TLS.Challenges.
+const (
+	ChallengeHTTP01    = "http-01"
+	ChallengeTLSALPN01 = "tls-alpn-01"
+)
+
+// ACMEChallenges are the values TLS.Challenges may hold.
+var ACMEChallenges = []string{ChallengeHTTP01, ChallengeTLSALPN01}
 
 // Control configures the control API listener.
 type Control struct {
@@ -235,6 +249,15 @@ type UpstreamTLS struct {
 	CAFile string `toml:"ca_file"`
 	// InsecureSkipVerify turns certificate verification off. Default false.
 	InsecureSkipVerify bool `toml:"insecure_skip_verify"`
+	// CertFile and KeyFile are a client certificate (PEM chain) and its key
+	// that switchd presents to upstreams asking for one (mutual TLS), in
+	// requests and health checks. Both or neither; default "": none.
+	CertFile string `toml:"cert_file"`
+	KeyFile  string `toml:"key_file"`
+	// ServerName is sent as SNI and verified against the upstream's
+	// certificate, for upstreams addressed by IP whose certificates name a
+	// DNS name. Default "": the host of each upstream's address.
+	ServerName string `toml:"server_name"`
 }
 
 // Notify is one webhook: every matching event is POSTed as JSON, retried

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"slices"
 	"strings"
 	"time"
 )
@@ -50,6 +51,12 @@ func applyDefaults(c *Config, set func(path string) bool) {
 	def("tls.mode", func() { c.TLS.Mode = "off" })
 	def("tls.min_version", func() { c.TLS.MinVersion = "1.2" })
 	def("tls.redirect_http", func() { c.TLS.RedirectHTTP = true })
+	def("tls.challenges", func() {
+		// Without a plain listener no HTTP-01 challenge can arrive.
+		if c.TLS.Challenges = []string{ChallengeTLSALPN01}; s.HTTPListen != "" {
+			c.TLS.Challenges = slices.Clone(ACMEChallenges)
+		}
+	})
 
 	def("control.listen", func() { c.Control.Listen = DefaultControlListen })
 	def("control.client_cert_role", func() { c.Control.ClientCertRole = "read" })

@@ -151,8 +151,13 @@ var parseErrorTests = []struct {
 		`config.toml:4: tls.ca_root: cannot read "/nonexistent/root.pem": no such file or directory`},
 	{"tls acme email", "[tls]\nmode = \"acme\"\nemail = \"ops at example.com\"\n" + minimal,
 		`config.toml:3: tls.email: bad address "ops at example.com" (want e.g. "ops@example.com")`},
-	{"tls acme without http", "[server]\nhttp_listen = \"\"\n[tls]\nmode = \"acme\"\n" + minimal,
-		`config.toml:2: server.http_listen: is empty and tls.mode is "acme": HTTP-01 challenges arrive on it`},
+	{"tls acme http-01 without http", "[server]\nhttp_listen = \"\"\n[tls]\nmode = \"acme\"\nchallenges = [\"http-01\", \"tls-alpn-01\"]\n" + minimal,
+		`config.toml:2: server.http_listen: is empty and tls.challenges has "http-01": HTTP-01 challenges arrive on it (leave it out to use only "tls-alpn-01")`},
+	{"tls acme no challenges", "[tls]\nmode = \"acme\"\nchallenges = []\n" + minimal,
+		`config.toml:3: tls.challenges: is empty and tls.mode is "acme": want "http-01", "tls-alpn-01" or both`},
+	{"tls acme bad challenge", "[tls]\nmode = \"acme\"\nchallenges = [\"tls-alpn-01\", \"dns-01\", \"tls-alpn-01\"]\n" + minimal,
+		"config.toml:3: tls.challenges: unknown challenge \"dns-01\" (want \"http-01\" or \"tls-alpn-01\")\n" +
+			`config.toml:3: tls.challenges: "tls-alpn-01" is listed twice`},
 	{"tls without https_listen", "[server]\nhttps_listen = \"\"\n[tls]\nmode = \"internal\"\n" + minimal,
 		`config.toml:2: server.https_listen: is empty and tls.mode is "internal": https needs an address`},
 	{"tls internal without hosts", "[tls]\nmode = \"internal\"\n[[service]]\nname = \"app\"\nblue.upstreams = [\"a:1\"]\n",
@@ -335,7 +340,7 @@ func TestDefaults(t *testing.T) {
 			UpstreamMaxIdle:         256,
 			UpstreamIdleTimeout:     Duration(time.Second),
 		},
-		TLS:     TLS{Mode: "off", MinVersion: "1.2", RedirectHTTP: true},
+		TLS:     TLS{Mode: "off", MinVersion: "1.2", RedirectHTTP: true, Challenges: []string{"http-01", "tls-alpn-01"}},
 		Control: Control{Listen: "127.0.0.1:9180", ClientCertRole: "read"},
 		Log:     Log{Level: "info", Format: "json", AccessLog: true},
 		State:   State{Dir: "/var/lib/switchd", OnMissing: "start"},
@@ -639,6 +644,61 @@ func TestTLSFiles(t *testing.T) {
 	_, err := Parse([]byte(filesConf(garbage, k1)), "config.toml")
 	if want := fmt.Sprintf("config.toml:3: tls.cert_file: %q: bad certificate: ", garbage); err == nil || !strings.HasPrefix(err.Error(), want) {
 		t.Errorf("error\n got: %v\nwant prefix: %s", err, want)
+	}
+}
+
+// TestUpstreamTLSClientCert: the client certificate of
+// [service.upstream_tls] is checked like the listener's pair, with the
+// line, and server_name is normalised.
+func TestUpstreamTLSClientCert(t *testing.T) {
+	dir := t.TempDir()
+	c1, k1 := writePair(t, dir, "edge.example.com")
+	_, k2 := writePair(t, dir, "other.example.com")
+	conf := func(body string) string { return minimal + "  [service.upstream_tls]\n" + body }
+	pair := func(cert, key string) string {
+		return "  cert_file = " + tomlPath(cert) + "\n  key_file = " + tomlPath(key) + "\n"
+	}
+	c := mustParse(t, conf(pair(c1, k1)+"  server_name = \"Upstream.Internal.\"\n"))
+	if u := c.Services[0].UpstreamTLS; u.CertFile != c1 || u.KeyFile != k1 || u.ServerName != "upstream.internal" {
+		t.Errorf("upstream_tls: %+v", u)
+	}
+	mustParse(t, conf("  server_name = \"10.0.0.7\"\n"))
+
+	for _, tt := range []struct{ name, body, want string }{
+		{"cert without key", "  cert_file = " + tomlPath(c1) + "\n",
+			`config.toml:7: service "app": upstream_tls.key_file: required with upstream_tls.cert_file`},
+		{"key without cert", "  key_file = " + tomlPath(k1) + "\n",
+			`config.toml:7: service "app": upstream_tls.cert_file: required with upstream_tls.key_file`},
+		{"unreadable", pair("/nonexistent/c.pem", "/nonexistent/k.pem"),
+			"config.toml:7: service \"app\": upstream_tls.cert_file: cannot read \"/nonexistent/c.pem\": no such file or directory\n" +
+				`config.toml:8: service "app": upstream_tls.key_file: cannot read "/nonexistent/k.pem": no such file or directory`},
+		{"mismatch", pair(c1, k2),
+			fmt.Sprintf(`config.toml:8: service "app": upstream_tls.key_file: %q does not match the certificate in %q`, k2, c1)},
+		{"bad server_name", "  server_name = \"app.internal:8443\"\n",
+			`config.toml:7: service "app": upstream_tls.server_name: bad name "app.internal:8443" (want a DNS name like "app.internal" or an IP, without port)`},
+		{"pattern server_name", "  server_name = \"*.internal\"\n",
+			`config.toml:7: service "app": upstream_tls.server_name: bad name "*.internal" (want a DNS name like "app.internal" or an IP, without port)`},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Parse([]byte(conf(tt.body)), "config.toml")
+			if err == nil || err.Error() != tt.want {
+				t.Errorf("error\n got: %v\nwant: %s", err, tt.want)
+			}
+		})
+	}
+}
+
+// TestACMEChallengesDefault: both challenges by default, only TLS-ALPN-01
+// when there is no plain-HTTP listener for HTTP-01 to arrive on.
+func TestACMEChallengesDefault(t *testing.T) {
+	for _, tt := range []struct{ text, want string }{
+		{"[tls]\nmode = \"acme\"\n", "http-01 tls-alpn-01"},
+		{"[server]\nhttp_listen = \"\"\n[tls]\nmode = \"acme\"\n", "tls-alpn-01"},
+		{"[tls]\nmode = \"acme\"\nchallenges = [\"tls-alpn-01\"]\n", "tls-alpn-01"},
+	} {
+		if got := strings.Join(mustParse(t, tt.text+minimal).TLS.Challenges, " "); got != tt.want {
+			t.Errorf("challenges %q for\n%s", got, tt.text)
+		}
 	}
 }
 

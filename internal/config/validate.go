@@ -161,10 +161,7 @@ func (v validator) tls(c *Config) {
 	}
 	switch t.Mode {
 	case "acme":
-		// RFC 8555 §8.3: the CA fetches http://<host>:80/.well-known/acme-challenge/…
-		if c.Server.HTTPListen == "" {
-			v.add("server.http_listen", []string{"tls.mode"}, `is empty and tls.mode is "acme": HTTP-01 challenges arrive on it`)
-		}
+		v.challenges(c)
 		if t.CA != "" {
 			if u, err := url.Parse(t.CA); err != nil || u.Scheme != "https" || u.Host == "" {
 				v.add("tls.ca", nil, `bad url %q (want the "https://" url of an ACME directory)`, t.CA)
@@ -182,6 +179,26 @@ func (v validator) tls(c *Config) {
 		}
 	case "files":
 		v.keyPair(t)
+	}
+}
+
+// challenges checks tls.challenges of tls.mode "acme".
+func (v validator) challenges(c *Config) {
+	chs := c.TLS.Challenges
+	if len(chs) == 0 {
+		v.add("tls.challenges", []string{"tls.mode"}, `is empty and tls.mode is "acme": want "http-01", "tls-alpn-01" or both`)
+	}
+	for i, ch := range chs {
+		switch {
+		case !slices.Contains(ACMEChallenges, ch):
+			v.add(elem("tls.challenges", i), nil, `unknown challenge %q (want "http-01" or "tls-alpn-01")`, ch)
+		case slices.Index(chs, ch) < i:
+			v.add(elem("tls.challenges", i), nil, "%q is listed twice", ch)
+		case ch == ChallengeHTTP01 && c.Server.HTTPListen == "":
+			// RFC 8555 §8.3: the CA fetches http://<host>:80/.well-known/acme-challenge/…
+			v.add("server.http_listen", []string{"tls.mode", elem("tls.challenges", i)},
+				`is empty and tls.challenges has "http-01": HTTP-01 challenges arrive on it (leave it out to use only "tls-alpn-01")`)
+		}
 	}
 }
 
@@ -399,7 +416,7 @@ func (v validator) control(c *Control) {
 	}
 	for i, h := range c.Hosts {
 		n := normalizeHost(h)
-		if _, err := netip.ParseAddr(n); err != nil && (!validHost(n) || strings.HasPrefix(n, "*")) {
+		if !validPeerName(n) {
 			v.add(elem("control.hosts", i), nil, `bad host %q (want a name or an IP, without port)`, h)
 			continue
 		}
@@ -454,6 +471,7 @@ func (v validator) services(svcs []Service) {
 		v.pools(p, sv)
 		v.health(p+".health.", &sv.Health)
 		v.guard(p+".guard.", &sv.Guard)
+		v.upstreamTLS(p+".upstream_tls.", &sv.UpstreamTLS)
 		if !validHeaderName(sv.Preview.Header) {
 			v.add(p+".preview.header", nil, "bad header name %q", sv.Preview.Header)
 		}
@@ -484,6 +502,36 @@ func (v validator) pools(p string, sv *Service) {
 	}
 	// Whether the active colour has upstreams depends on state.json too:
 	// see CheckActive.
+}
+
+// upstreamTLS checks the client certificate pair now, as keyPair does for
+// the listener's, so that `switchd validate` and a reload report it with
+// the line. ca_file is read when switchd starts or reloads.
+func (v validator) upstreamTLS(p string, u *UpstreamTLS) {
+	switch {
+	case u.CertFile == "" && u.KeyFile != "":
+		v.add(p+"cert_file", []string{p + "key_file"}, "required with upstream_tls.key_file")
+	case u.CertFile != "" && u.KeyFile == "":
+		v.add(p+"key_file", []string{p + "cert_file"}, "required with upstream_tls.cert_file")
+	case u.CertFile != "":
+		v.pemPair(p+"cert_file", p+"key_file", u.CertFile, u.KeyFile)
+	}
+	if u.ServerName != "" {
+		n := normalizeHost(u.ServerName)
+		if !validPeerName(n) {
+			v.add(p+"server_name", nil, `bad name %q (want a DNS name like "app.internal" or an IP, without port)`, u.ServerName)
+		}
+		u.ServerName = n
+	}
+}
+
+// validPeerName reports whether n (normalised) names one peer: a DNS name,
+// not a pattern, or an IP.
+func validPeerName(n string) bool {
+	if _, err := netip.ParseAddr(n); err == nil {
+		return true
+	}
+	return validHost(n) && !strings.HasPrefix(n, "*")
 }
 
 func (v validator) health(p string, h *Health) {

@@ -23,6 +23,7 @@ type (
 	ConfigStatus  = api.ConfigStatus
 	ReloadStatus  = api.ReloadStatus
 	StateStatus   = api.StateStatus
+	CertStatus    = api.CertStatus
 )
 
 // The error codes; see package api.

@@ -92,7 +92,7 @@ func (r *runner) status(ctx context.Context) error {
 		}
 		writeServices(r.stdout, list.Services)
 		writeUnsaved(r.stdout, list.Services)
-		writeDaemonStatus(r.stdout, list.Switchd)
+		writeDaemonStatus(r.stdout, list.Switchd, time.Now())
 		return nil
 	}
 	name := r.inv.args[0]

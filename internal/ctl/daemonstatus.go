@@ -3,6 +3,7 @@ package ctl
 import (
 	"fmt"
 	"io"
+	"time"
 
 	"github.com/switchd/switchd/control/api"
 )
@@ -31,9 +32,10 @@ func reloadLine(st api.Status) string {
 }
 
 // writeDaemonStatus prints switchd's own state under the services: the last
-// config reload, and a state.json that was missing at start. nil (a switchd
-// too old to send it) prints nothing.
-func writeDaemonStatus(w io.Writer, st *api.Status) {
+// config reload, a state.json that was missing at start, and a line per
+// certificate of the https listener. nil (a switchd too old to send it)
+// prints nothing.
+func writeDaemonStatus(w io.Writer, st *api.Status, now time.Time) {
 	if st == nil {
 		return
 	}
@@ -41,4 +43,43 @@ func writeDaemonStatus(w io.Writer, st *api.Status) {
 	if st.State.MissingAtStart {
 		fmt.Fprintf(w, "state: %s did not exist at start-up: services started on their initial colours\n", cell(st.State.Path))
 	}
+	for _, c := range st.TLS {
+		fmt.Fprintln(w, certLine(c, now))
+	}
+}
+
+// certWarnBefore is how close to its expiry a certificate is warned of:
+// ACME renews with a third of the life left (30 days of Let's Encrypt's
+// 90), so a certificate this close means renewal has been failing for
+// weeks, and one from files needs replacing by hand.
+const certWarnBefore = 14 * 24 * time.Hour
+
+// certLine sums up the certificate served for one host. Certificates of
+// the internal CA live 7 days and are replaced at handshakes well before
+// they expire: no warning for them.
+func certLine(c api.CertStatus, now time.Time) string {
+	what := cell(c.Source)
+	if c.Issuer != "" {
+		what += ", " + cell(c.Issuer)
+	}
+	head := fmt.Sprintf("tls: %s (%s): ", cell(c.Host), what)
+	if c.NotAfter == nil {
+		return head + "no certificate yet"
+	}
+	left := c.NotAfter.Sub(now)
+	switch {
+	case left <= 0:
+		return head + "EXPIRED " + timeCell(c.NotAfter)
+	case left < certWarnBefore && c.Source != "internal":
+		return head + fmt.Sprintf("WARNING: expires %s, in %s", timeCell(c.NotAfter), daysLeft(left))
+	}
+	return head + fmt.Sprintf("expires %s, in %s", timeCell(c.NotAfter), daysLeft(left))
+}
+
+// daysLeft is d in whole days, or hours below a day.
+func daysLeft(d time.Duration) string {
+	if d < 24*time.Hour {
+		return fmt.Sprintf("%dh", int(d.Hours()))
+	}
+	return fmt.Sprintf("%dd", int(d.Hours()/24))
 }

@@ -124,6 +124,13 @@ func startRunLogged(t *testing.T, text string, log *zap.Logger) *instance {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return runConfig(t, cfg, log)
+}
+
+// runConfig runs switchd on cfg until the test ends; a cfg from
+// config.Load is re-read by POST /v1/reload.
+func runConfig(t *testing.T, cfg *config.Config, log *zap.Logger) *instance {
+	t.Helper()
 	pl, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

@@ -49,8 +49,9 @@ func (d *daemon) openListeners(ctx context.Context, o Options) error {
 	if d.httpsLn, err = pick(o.HTTPSListener, "https", cfg.Server.HTTPSListen); err != nil {
 		return err
 	}
-	// Bound before tlsx.New: certmagic's HTTP-01 solver then finds the
-	// port taken and leaves the challenges to our plain-HTTP handler.
+	// Bound before tlsx.New: certmagic's HTTP-01 and TLS-ALPN-01 solvers
+	// then find the ports taken and leave the challenges to our own
+	// plain-HTTP handler and https TLS config.
 	d.tls, err = tlsx.New(ctx, d.tlsOptions(cfg))
 	return err
 }

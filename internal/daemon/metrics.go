@@ -1,12 +1,15 @@
 package daemon
 
 import (
+	"sync"
+
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/switchd/switchd/internal/config"
 	"github.com/switchd/switchd/internal/metrics"
 	"github.com/switchd/switchd/internal/switchboard"
+	"github.com/switchd/switchd/internal/tlsx"
 )
 
 // metricsListener keeps active_color, generation and flips_total in step
@@ -31,10 +34,14 @@ func (l metricsListener) Changed(c switchboard.Change) {
 }
 
 // gathererWithSample reads the gauges that are cheaper to sample at scrape
-// time than to update per request: in-flight counts and pool panic.
+// time than to update per request: in-flight counts and pool panic, and
+// the certificates' expiry (read where the handshakes read them, so that
+// issuance, renewal and a reload of the files show at once).
 // upstream_healthy is the health monitor's, set on every transition.
-func gathererWithSample(m *metrics.Metrics, b *switchboard.Board) prometheus.Gatherer {
+func gathererWithSample(m *metrics.Metrics, b *switchboard.Board, certs func() []tlsx.Certificate) prometheus.Gatherer {
+	expiry := &certExpiry{g: m.TLSCertExpiry, hosts: map[string]bool{}}
 	return prometheus.GathererFunc(func() ([]*dto.MetricFamily, error) {
+		expiry.set(certs())
 		for _, name := range b.Names() {
 			v, ok := b.View(name)
 			if !ok {
@@ -52,4 +59,32 @@ func gathererWithSample(m *metrics.Metrics, b *switchboard.Board) prometheus.Gat
 		}
 		return m.Registry.Gather()
 	})
+}
+
+// certExpiry keeps tls_cert_expiry_timestamp_seconds to the configured
+// hosts: a host a reload removed loses its series.
+type certExpiry struct {
+	g     *prometheus.GaugeVec
+	mu    sync.Mutex // concurrent scrapes
+	hosts map[string]bool
+}
+
+func (e *certExpiry) set(certs []tlsx.Certificate) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	now := make(map[string]bool, len(certs))
+	for _, c := range certs {
+		now[c.Host] = true
+		v := 0.0
+		if !c.NotAfter.IsZero() {
+			v = float64(c.NotAfter.Unix())
+		}
+		e.g.WithLabelValues(c.Host).Set(v)
+	}
+	for h := range e.hosts {
+		if !now[h] {
+			e.g.DeleteLabelValues(h)
+		}
+	}
+	e.hosts = now
 }

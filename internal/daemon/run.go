@@ -289,7 +289,7 @@ func (d *daemon) start(ctx context.Context, o Options) error {
 	d.publicServers(errLog)
 	apiOpts := control.Options{Tokens: tokens, Level: d.level,
 		Board: d.board, Guard: guardView{d.guard, d.board}, Events: d.broker, Version: d.version, Logger: d.log.Named("control"),
-		Metrics: promhttp.HandlerFor(gathererWithSample(d.metrics, d.board), promhttp.HandlerOpts{}),
+		Metrics: promhttp.HandlerFor(gathererWithSample(d.metrics, d.board, d.certificates), promhttp.HandlerOpts{}),
 		Reload:  func(rctx context.Context) error { return d.requestReload(rctx, "api") },
 		Status:  d.status,
 		Upgrade: d.upgradeFunc(),

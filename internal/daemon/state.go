@@ -11,6 +11,7 @@ import (
 	"github.com/switchd/switchd/internal/control"
 	"github.com/switchd/switchd/internal/state"
 	"github.com/switchd/switchd/internal/switchboard"
+	"github.com/switchd/switchd/internal/tlsx"
 )
 
 // openState opens the state folder as [state] asks.
@@ -61,8 +62,21 @@ func (d *daemon) status() control.Status {
 		Config: control.ConfigStatus{Path: d.cfgPath, LastReload: control.ReloadStatus{
 			OK: r.ok, At: r.at, Source: r.source, Error: r.err, LastSuccess: timeOrNil(r.lastSuccess)}},
 		State: control.StateStatus{Path: d.store.Path(), Persisted: d.board.Persisted(), MissingAtStart: d.store.Missing()},
+		TLS:   []control.CertStatus{},
+	}
+	for _, c := range d.certificates() {
+		out.TLS = append(out.TLS, control.CertStatus{Host: c.Host, Issuer: c.Issuer, NotAfter: timeOrNil(c.NotAfter.UTC()), Source: c.Source})
 	}
 	return out
+}
+
+// certificates are the https listener's, per configured host; none with
+// TLS off.
+func (d *daemon) certificates() []tlsx.Certificate {
+	if d.tls == nil {
+		return nil
+	}
+	return d.tls.Certificates()
 }
 
 func timeOrNil(t time.Time) *time.Time {

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -17,6 +18,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/switchd/switchd/internal/config"
+	"github.com/switchd/switchd/internal/control"
 )
 
 // TestTLSInternal runs switchd with its own CA: https answers for the
@@ -87,7 +89,21 @@ func TestTLSInternal(t *testing.T) {
 		t.Fatalf("https: %q over %s, HSTS %q", b, resp.Proto, resp.Header.Get("Strict-Transport-Security"))
 	}
 
+	// The status and the expiry metric name the certificate just served.
 	ctl := "http://" + addrs.Control.String()
+	leaf := resp.TLS.PeerCertificates[0]
+	var st control.Status
+	if code := api(t, "GET", ctl+"/v1/status", nil, &st); code != 200 || len(st.TLS) != 1 {
+		t.Fatalf("GET /v1/status: %d, tls %+v", code, st.TLS)
+	}
+	if c := st.TLS[0]; c.Host != "app.test" || c.Source != "internal" || c.Issuer != leaf.Issuer.CommonName ||
+		c.NotAfter == nil || !c.NotAfter.Equal(leaf.NotAfter) {
+		t.Fatalf("status tls %+v, want app.test internal %q %s", c, leaf.Issuer.CommonName, leaf.NotAfter)
+	}
+	if v := metric(t, ctl, `switchd_tls_cert_expiry_timestamp_seconds{host="app.test"}`); v == "" || mustFloat(t, v) != float64(leaf.NotAfter.Unix()) {
+		t.Fatalf("expiry metric %q, want %d", v, leaf.NotAfter.Unix())
+	}
+
 	waitHealthy(t, ctl, "green")
 	flip(t, ctl)
 	resp = get() // the same HTTP/2 connection: the very next request moves
@@ -116,4 +132,13 @@ func TestTLSInternal(t *testing.T) {
 		c.Close()
 		t.Fatal("handshake for a name no service has succeeded")
 	}
+}
+
+func mustFloat(t *testing.T, s string) float64 {
+	t.Helper()
+	f, err := strconv.ParseFloat(s, 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f
 }

@@ -81,7 +81,7 @@ type entry struct {
 // its TLS settings change.
 type svcClient struct {
 	https  bool
-	tls    *tls.Config
+	tlsKey string // tlsx.UpstreamConfig's key; "" without https:// upstreams
 	client *http.Client
 	tr     *http.Transport
 }
@@ -140,7 +140,8 @@ type want struct {
 // under the first colour that lists it (blue before green).
 //
 // It returns an error only when a service with https:// upstreams has a bad
-// upstream_tls (an unreadable CA file); then nothing changes. After Close it
+// upstream_tls (an unreadable CA or client certificate file); then nothing
+// changes. After Close it
 // does nothing.
 func (m *Monitor) Sync(svcs []config.Service) error {
 	m.syncMu.Lock()
@@ -240,28 +241,23 @@ func (m *Monitor) clientFor(s *config.Service) (*svcClient, error) {
 		}
 	}
 	var tc *tls.Config
+	var tlsKey string
 	if https {
 		// Built only when used, so that a stale ca_file does not stop checks
 		// of a service that has no https:// upstream.
 		var err error
-		if tc, err = tlsx.UpstreamConfig(s.UpstreamTLS); err != nil {
+		if tc, tlsKey, err = tlsx.UpstreamConfig(s.UpstreamTLS); err != nil {
 			return nil, err
 		}
 	}
-	if old := m.clients[s.Name]; old != nil && old.https == https && sameTLS(old.tls, tc) {
+	// The key covers the files' contents, so a CA or client certificate
+	// rewritten in place gets a new client too — the same rule as the
+	// proxy's transports (switchboard).
+	if old := m.clients[s.Name]; old != nil && old.https == https && old.tlsKey == tlsKey {
 		return old, nil
 	}
 	client, tr := newProbeClient(tc)
-	return &svcClient{https: https, tls: tc, client: client, tr: tr}, nil
-}
-
-// sameTLS compares what tlsx.UpstreamConfig can vary. Comparing the root
-// pools (not the file name) picks up a CA file rewritten in place.
-func sameTLS(a, b *tls.Config) bool {
-	if a == nil || b == nil {
-		return a == b
-	}
-	return a.InsecureSkipVerify == b.InsecureSkipVerify && a.RootCAs.Equal(b.RootCAs)
+	return &svcClient{https: https, tlsKey: tlsKey, client: client, tr: tr}, nil
 }
 
 // wantFor derives one upstream's settings, filling zero fields with the

@@ -44,6 +44,9 @@ type Metrics struct {
 	// ControlAuthFailures counts failed authentications at the control
 	// API by reason (AuthFailureReasons).
 	ControlAuthFailures *prometheus.CounterVec // reason
+	// TLSCertExpiry is the not-after of the certificate the https listener
+	// would serve for each configured host; 0 while there is none.
+	TLSCertExpiry *prometheus.GaugeVec // host
 }
 
 // The values of the reason label of control_auth_failures_total: no token,
@@ -107,6 +110,9 @@ func New(reg *prometheus.Registry, version string) *Metrics {
 	m.StatePersistFailures = prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "state_persist_failures_total",
 		Help: "Failed writes of state.json: refused changes, automatic reverts held in memory only, and each retry of those (every second)."})
 	reg.MustRegister(m.StatePersistFailures)
+	m.TLSCertExpiry = prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: ns, Name: "tls_cert_expiry_timestamp_seconds",
+		Help: "Unix time when the certificate served for a configured host expires; 0 while there is none (acme: not obtained yet)."}, []string{"host"})
+	reg.MustRegister(m.TLSCertExpiry)
 	m.BuildInfo.WithLabelValues(version, runtime.Version()).Set(1)
 	for _, r := range AuthFailureReasons {
 		m.ControlAuthFailures.WithLabelValues(r)

@@ -168,7 +168,7 @@ func (b *Board) publishLive() {
 // snapshot builds the routing state of sc with the colour of rec, reusing
 // the upstreams (connections, health) the board already has.
 func (b *Board) snapshot(sc config.Service, rec state.Record) (*proxy.Snapshot, error) {
-	tlsConf, tlsKey, err := tlsx.UpstreamConfigKey(sc.UpstreamTLS)
+	tlsConf, tlsKey, err := tlsx.UpstreamConfig(sc.UpstreamTLS)
 	if err != nil {
 		return nil, fmt.Errorf("service %q: %w", sc.Name, err)
 	}
@@ -188,8 +188,9 @@ func (b *Board) snapshot(sc config.Service, rec state.Record) (*proxy.Snapshot, 
 		var ups []*proxy.Upstream
 		for _, addr := range sc.Pool(c).Upstreams {
 			// The client TLS settings are part of the key: a reload that
-			// rotates the CA gets upstreams with a new transport (and the
-			// same health target), as the health checks do.
+			// rotates the CA or the client certificate gets upstreams with
+			// a new transport (and the same health target), as the health
+			// checks do.
 			key := sc.Name + "\x00" + addr + "\x00" + tlsKey
 			u := b.upstreams[key]
 			if u == nil {

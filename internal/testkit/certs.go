@@ -59,6 +59,16 @@ func (ca *CA) Server(t testing.TB) (certFile, keyFile string) {
 	})
 }
 
+// ServerNamed issues a server certificate for the DNS names only, no IP:
+// a client that dials its address must send one of them (SNI) to verify it.
+func (ca *CA) ServerNamed(t testing.TB, names ...string) (certFile, keyFile string) {
+	t.Helper()
+	return ca.issue(t, "server-"+names[0], &x509.Certificate{
+		Subject: pkix.Name{CommonName: names[0]}, DNSNames: names,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	})
+}
+
 // Client issues a client certificate with Common Name cn.
 func (ca *CA) Client(t testing.TB, cn string) (certFile, keyFile string) {
 	t.Helper()

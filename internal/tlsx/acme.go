@@ -2,14 +2,18 @@ package tlsx
 
 import (
 	"crypto/x509"
+	"errors"
 	"fmt"
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 
 	"github.com/caddyserver/certmagic"
 	"go.uber.org/zap"
+
+	"github.com/switchd/switchd/internal/config"
 )
 
 // newMagic makes the one certmagic cache and config of a Manager, with
@@ -28,17 +32,23 @@ func (m *Manager) newMagic(o Options) {
 	})
 }
 
-// startACME sets up certmagic with an ACME issuer that proves names only
-// with HTTP-01 on the plain-HTTP listener. ManageAsync is New's last step.
+// startACME sets up certmagic with an ACME issuer that proves names with
+// the challenges of o.TLS.Challenges, each on switchd's own listener: HTTP-01
+// on the plain-HTTP one, TLS-ALPN-01 on the https one. ManageAsync is New's
+// last step.
 func (m *Manager) startACME(o Options) error {
 	t := o.TLS
+	httpOn := slices.Contains(t.Challenges, config.ChallengeHTTP01)
+	alpnOn := slices.Contains(t.Challenges, config.ChallengeTLSALPN01)
+	if !httpOn && !alpnOn {
+		return errors.New(`tls: mode "acme" needs at least one of the challenges "http-01" and "tls-alpn-01"`)
+	}
 	tmpl := certmagic.ACMEIssuer{
-		CA:     t.CA, // "": Let's Encrypt production
-		Email:  t.Email,
-		Agreed: true, // choosing tls.mode "acme" is accepting the CA's terms
-		// TLS-ALPN-01 would need acme-tls/1 on the https listener and
-		// port 443 reachable; HTTP-01 on http_listen is the one we answer.
-		DisableTLSALPNChallenge: true,
+		CA:                      t.CA, // "": Let's Encrypt production
+		Email:                   t.Email,
+		Agreed:                  true, // choosing tls.mode "acme" is accepting the CA's terms
+		DisableHTTPChallenge:    !httpOn,
+		DisableTLSALPNChallenge: !alpnOn,
 		Logger:                  o.Logger,
 	}
 	if t.CARoot != "" {
@@ -48,27 +58,44 @@ func (m *Manager) startACME(o Options) error {
 		}
 		tmpl.TrustedRoots = pool
 	}
-	// certmagic's HTTP-01 solver starts its own server on ListenHost:
-	// AltHTTPPort unless something already listens there. Pointing it at
-	// our own plain listener makes it always find that one, and the
-	// challenge is answered by HTTPHandler.
-	addr := o.HTTPListen
-	if addr == "" {
-		addr = ":80"
+	// certmagic's solvers start their own servers on ListenHost:AltHTTPPort
+	// and ListenHost:AltTLSALPNPort unless something already listens
+	// there. Pointing them at our own listeners, bound before New, makes
+	// them always find those, and the challenges are answered by
+	// HTTPHandler and by TLSConfig's GetCertificate. certmagic has one
+	// ListenHost for both: HTTP-01's when it is on (as before TLS-ALPN-01
+	// could be chosen), else the https listener's.
+	var err error
+	if alpnOn {
+		if tmpl.ListenHost, tmpl.AltTLSALPNPort, err = listenHostPort(o.HTTPSListen, ":443", "https"); err != nil {
+			return err
+		}
 	}
-	host, port, err := net.SplitHostPort(addr)
-	if err != nil {
-		return fmt.Errorf("tls: http listen address %q: %w", addr, err)
+	if httpOn {
+		if tmpl.ListenHost, tmpl.AltHTTPPort, err = listenHostPort(o.HTTPListen, ":80", "http"); err != nil {
+			return err
+		}
 	}
-	if tmpl.AltHTTPPort, err = strconv.Atoi(port); err != nil {
-		return fmt.Errorf("tls: http listen address %q: bad port", addr)
-	}
-	tmpl.ListenHost = host
-
 	m.newMagic(o)
 	m.issuer = certmagic.NewACMEIssuer(m.magic, tmpl)
 	m.magic.Issuers = []certmagic.Issuer{m.issuer}
 	return nil
+}
+
+// listenHostPort splits a listen address ("" is def) for certmagic.
+func listenHostPort(addr, def, what string) (string, int, error) {
+	if addr == "" {
+		addr = def
+	}
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", 0, fmt.Errorf("tls: %s listen address %q: %w", what, addr, err)
+	}
+	n, err := strconv.Atoi(port)
+	if err != nil {
+		return "", 0, fmt.Errorf("tls: %s listen address %q: bad port", what, addr)
+	}
+	return host, n, nil
 }
 
 // manageChanges starts managing hosts new in now and stops renewing the

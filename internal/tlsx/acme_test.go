@@ -40,6 +40,13 @@ type pebble struct {
 // http://<name>:<httpPort>/.well-known/acme-challenge/<token>.
 func startPebble(t *testing.T, httpPort int, dnsAddr string) *pebble {
 	t.Helper()
+	return startPebbleTLS(t, httpPort, 0, dnsAddr)
+}
+
+// startPebbleTLS is startPebble whose VA does TLS-ALPN-01 too, handshaking
+// with <name>:<tlsPort>.
+func startPebbleTLS(t *testing.T, httpPort, tlsPort int, dnsAddr string) *pebble {
+	t.Helper()
 	t.Setenv("PEBBLE_VA_NOSLEEP", "1")      // no random 0-5s wait before validating
 	t.Setenv("PEBBLE_WFE_NONCEREJECT", "0") // no deliberately refused nonces (5% by default)
 	logger := log.New(io.Discard, "", 0)
@@ -50,7 +57,7 @@ func startPebble(t *testing.T, httpPort int, dnsAddr string) *pebble {
 	authority := ca.New(logger, store, "", "ecdsa", 0, 1, map[string]ca.Profile{
 		"default": {Description: "the default profile"},
 	})
-	validator := va.New(logger, httpPort, 0, false, dnsAddr, store)
+	validator := va.New(logger, httpPort, tlsPort, false, dnsAddr, store)
 	front := wfe.New(logger, store, validator, authority, []string{"pebble.letsencrypt.org"}, false, false, 0, 0)
 
 	srv := httptest.NewUnstartedServer(front.Handler())
@@ -125,7 +132,7 @@ func TestACME(t *testing.T) {
 
 	m := newManager(t, Options{
 		TLS: config.TLS{
-			Mode: "acme", CA: p.dirURL, CARoot: p.caRoot,
+			Mode: "acme", CA: p.dirURL, CARoot: p.caRoot, Challenges: []string{"http-01"},
 			MinVersion: "1.2", RedirectHTTP: true, HSTS: "max-age=300",
 		},
 		Hosts:       []string{"app.test"},
@@ -162,6 +169,15 @@ func TestACME(t *testing.T) {
 		_, err := handshake(addr, "app.test", p.roots, 0)
 		return err
 	})
+	// What Certificates reports is what the handshake got.
+	leaf, err := handshake(addr, "app.test", p.roots, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := fmt.Sprintf("app.test acme %q %s; ", leaf.Issuer.CommonName, leaf.NotAfter.UTC().Format(time.RFC3339))
+	if got := certLine(m.Certificates()); got != want || !strings.Contains(got, "Pebble") {
+		t.Errorf("Certificates\n got: %s\nwant: %s (issued by pebble)", got, want)
+	}
 	if challenges.Load() == 0 || toNext.Load() != 0 {
 		t.Errorf("challenge requests: %d, passed on to next: %d; want them answered by HTTPHandler", challenges.Load(), toNext.Load())
 	}
@@ -201,7 +217,7 @@ func TestACMEUpdate(t *testing.T) {
 	}
 	p := startPebble(t, httpLn.Addr().(*net.TCPAddr).Port, startDNS(t, "app.test", "new.test"))
 	o := Options{
-		TLS:        config.TLS{Mode: "acme", CA: p.dirURL, CARoot: p.caRoot, MinVersion: "1.2"},
+		TLS:        config.TLS{Mode: "acme", CA: p.dirURL, CARoot: p.caRoot, Challenges: []string{"http-01"}, MinVersion: "1.2"},
 		Hosts:      []string{"app.test"},
 		HTTPListen: httpLn.Addr().String(),
 	}
@@ -234,11 +250,12 @@ func TestACMEUpdate(t *testing.T) {
 	other := o
 	other.TLS.CA = "https://acme.example.com/directory"
 	other.TLS.Email = "ops@example.com"
+	other.TLS.Challenges = []string{"tls-alpn-01"}
 	if err := m.Update(t.Context(), other); !errors.Is(err, ErrNeedsRestart) {
 		t.Errorf("Update of tls.ca: %v, want ErrNeedsRestart", err)
 	}
 	r, keys := m.Reloadable(other)
-	if strings.Join(keys, " ") != "tls.ca tls.email" {
+	if strings.Join(keys, " ") != "tls.ca tls.email tls.challenges" {
 		t.Errorf("Reloadable keys %q", keys)
 	}
 	if err := m.Update(t.Context(), r); err != nil {

@@ -34,7 +34,8 @@ const maxPEMFile = 4 << 20
 type filePair struct {
 	certFile, keyFile string
 	certPEM, keyPEM   []byte
-	hash              atomic.Pointer[string] // certmagic's hash of the cached pair
+	hash              atomic.Pointer[string]           // certmagic's hash of the cached pair
+	leaf              atomic.Pointer[x509.Certificate] // the served pair's leaf, for Certificates
 
 	watch *fileWatch
 }
@@ -96,6 +97,7 @@ func (m *Manager) reloadFiles(ctx context.Context, certFile, keyFile string, rew
 		stale, f.watch = f.watch, w
 	}
 	f.certFile, f.keyFile, f.certPEM, f.keyPEM = certFile, keyFile, certPEM, keyPEM
+	f.leaf.Store(leaf)
 	m.log.Info("certificate loaded", zap.String("cert_file", certFile), zap.Strings("names", certNames(leaf)),
 		zap.Time("not_after", leaf.NotAfter))
 	if time.Now().After(leaf.NotAfter) {

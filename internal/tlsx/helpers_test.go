@@ -53,6 +53,12 @@ type testPair struct {
 // newPair makes a self-signed ECDSA certificate for names (DNS names or IPs).
 func newPair(t *testing.T, names ...string) testPair {
 	t.Helper()
+	return newPairValid(t, time.Hour, names...)
+}
+
+// newPairValid is newPair valid for life from now.
+func newPairValid(t *testing.T, life time.Duration, names ...string) testPair {
+	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		t.Fatal(err)
@@ -65,7 +71,7 @@ func newPair(t *testing.T, names ...string) testPair {
 		SerialNumber:          serial,
 		Subject:               pkix.Name{CommonName: names[0]},
 		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(time.Hour),
+		NotAfter:              time.Now().Add(life),
 		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
 		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
 		BasicConstraintsValid: true,
@@ -160,6 +166,13 @@ func serveHTTPS(t *testing.T, m *Manager) string {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return serveHTTPSOn(t, m, ln)
+}
+
+// serveHTTPSOn is serveHTTPS on a listener bound before m was made, as the
+// daemon binds it.
+func serveHTTPSOn(t *testing.T, m *Manager, ln net.Listener) string {
+	t.Helper()
 	srv := &http.Server{
 		Handler: m.WrapHTTPS(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			io.WriteString(w, "ok "+r.Proto)

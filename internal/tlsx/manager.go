@@ -21,7 +21,7 @@ import (
 
 // ErrNeedsRestart is wrapped by Update when the new options change
 // something only a restart can: the mode, the state folder, or the ACME
-// account and CA.
+// account, CA and challenges.
 var ErrNeedsRestart = errors.New("needs a restart of switchd")
 
 // Options configure a Manager.
@@ -30,7 +30,7 @@ type Options struct {
 	TLS config.TLS
 	// Hosts are the names to serve: every host of every service (Hosts
 	// collects them). "acme" gets a certificate for each (wildcards are
-	// refused: HTTP-01 cannot prove them); "internal" issues for the names
+	// refused: neither HTTP-01 nor TLS-ALPN-01 can prove them); "internal" issues for the names
 	// that match one; "files" ignores them. Nil: none, and "acme" and
 	// "internal" then fail every handshake.
 	Hosts []string
@@ -44,8 +44,12 @@ type Options struct {
 	// it taken, leaves the challenge to HTTPHandler; so the listener must
 	// be bound before New. "": ":80". Read by New only.
 	HTTPListen string
-	// HTTPSListen is the https address (server.https_listen); its port goes
-	// into HTTPHandler's redirects, left out when it is 443. "": 443.
+	// HTTPSListen is the https address (server.https_listen, or the
+	// socket-activated listener's); its port goes into HTTPHandler's
+	// redirects, left out when it is 443. In "acme" mode with TLS-ALPN-01
+	// the listener must be bound before New, as HTTPListen's: certmagic's
+	// solver then finds it taken and leaves the challenge handshakes to
+	// TLSConfig. "": ":443".
 	HTTPSListen string
 	// Logger receives the manager's and certmagic's logs. Nil: none.
 	Logger *zap.Logger
@@ -109,8 +113,9 @@ type live struct {
 //
 //   - "off": nothing; TLSConfig returns nil, HTTPHandler passes through.
 //   - "acme": certmagic obtains and renews a certificate per host of
-//     o.Hosts over HTTP-01, answered by HTTPHandler, in the background: New
-//     returns before the certificates exist.
+//     o.Hosts, in the background: New returns before the certificates
+//     exist. The challenges are o.TLS.Challenges: HTTP-01 answered by
+//     HTTPHandler, TLS-ALPN-01 by TLSConfig's handshakes.
 //   - "files": the pair of o.TLS.CertFile and KeyFile, reloaded when the
 //     files change.
 //   - "internal": a local CA, created once under StateDir/tls/internal,
@@ -195,14 +200,21 @@ func (m *Manager) newLive(o Options) (*live, error) {
 		return nil, fmt.Errorf("tls: bad min_version %q", o.TLS.MinVersion)
 	}
 	l.tls = &tls.Config{
-		MinVersion: minVersion,
-		// No acme-tls/1: TLS-ALPN-01 is off, HTTP-01 on the plain listener
-		// proves the names.
+		MinVersion:     minVersion,
 		NextProtos:     []string{"h2", "http/1.1"},
 		GetCertificate: m.getCertificate,
 	}
+	if o.TLS.Mode == "acme" && slices.Contains(o.TLS.Challenges, config.ChallengeTLSALPN01) {
+		// The CA's TLS-ALPN-01 handshake offers only acme-tls/1; without
+		// it here Go refuses the handshake before GetCertificate, where
+		// certmagic answers with the challenge certificate.
+		l.tls.NextProtos = append(l.tls.NextProtos, acmeTLS1)
+	}
 	return l, nil
 }
+
+// acmeTLS1 is the ALPN protocol of TLS-ALPN-01 (RFC 8737 §6.2).
+const acmeTLS1 = "acme-tls/1"
 
 // TLSConfig returns the configuration of the https http.Server (nil in mode
 // "off"). It serves h2 and http/1.1; certificates come from the mode.
@@ -220,8 +232,8 @@ func (m *Manager) CAFile() string {
 // Update applies reloaded options. "acme" starts managing new hosts and
 // drops removed ones; "files" re-reads the pair; "internal" issues for the
 // new hosts; all modes take the new min_version, redirect_http and hsts.
-// A change of mode, state folder, or ACME CA, root, or e-mail returns an
-// error wrapping ErrNeedsRestart (Reloadable takes those out of a reload).
+// A change of mode, state folder, or ACME CA, root, e-mail or challenges
+// returns an error wrapping ErrNeedsRestart (Reloadable takes those out of a reload).
 // On any error nothing changed.
 func (m *Manager) Update(ctx context.Context, o Options) error {
 	o = normalize(o)
@@ -250,6 +262,7 @@ func (m *Manager) update(ctx context.Context, o Options) (stale *fileWatch, err 
 			{"ca", old.opts.TLS.CA, o.TLS.CA},
 			{"ca_root", old.opts.TLS.CARoot, o.TLS.CARoot},
 			{"email", old.opts.TLS.Email, o.TLS.Email},
+			{"challenges", strings.Join(old.opts.TLS.Challenges, ","), strings.Join(o.TLS.Challenges, ",")},
 		} {
 			if c.was != c.is {
 				return nil, fmt.Errorf("tls: tls.%s %q → %q %w", c.key, c.was, c.is, ErrNeedsRestart)
@@ -275,8 +288,8 @@ func (m *Manager) update(ctx context.Context, o Options) (stale *fileWatch, err 
 // Reloadable prepares o for Update the way a reload treats listen
 // addresses: what only a restart can change is set back to the running
 // values, and the keys that differed are returned, for the caller to log.
-// Those are tls.mode, state.dir, and for "acme" tls.ca, tls.ca_root and
-// tls.email; with another mode, the settings of the running mode (its
+// Those are tls.mode, state.dir, and for "acme" tls.ca, tls.ca_root,
+// tls.email and tls.challenges; with another mode, the settings of the running mode (its
 // files, its CA) are kept too, and only the rest (hosts, min_version,
 // redirect_http, hsts) goes through.
 func (m *Manager) Reloadable(o Options) (Options, []string) {
@@ -287,6 +300,7 @@ func (m *Manager) Reloadable(o Options) (Options, []string) {
 		o.TLS.Mode = m.mode
 		o.TLS.CertFile, o.TLS.KeyFile = run.TLS.CertFile, run.TLS.KeyFile
 		o.TLS.CA, o.TLS.CARoot, o.TLS.Email = run.TLS.CA, run.TLS.CARoot, run.TLS.Email
+		o.TLS.Challenges = run.TLS.Challenges
 	}
 	if m.mode != "off" && o.StateDir != m.stateDir {
 		keys = append(keys, "state.dir")
@@ -305,6 +319,10 @@ func (m *Manager) Reloadable(o Options) (Options, []string) {
 				keys = append(keys, f.key)
 				*f.now = *f.was
 			}
+		}
+		if !slices.Equal(o.TLS.Challenges, run.TLS.Challenges) {
+			keys = append(keys, "tls.challenges")
+			o.TLS.Challenges = run.TLS.Challenges
 		}
 	}
 	return o, keys
