@@ -124,6 +124,26 @@ func startRunLogged(t *testing.T, text string, log *zap.Logger) *instance {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return startParsed(t, cfg, log)
+}
+
+// startFile is startRun on a config file, so that reloads read it.
+func startFile(t *testing.T, path string) *instance {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Parse(data, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return startParsed(t, cfg, zap.NewNop())
+}
+
+// startParsed runs switchd in-process on cfg.
+func startParsed(t *testing.T, cfg *config.Config, log *zap.Logger) *instance {
+	t.Helper()
 	pl, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
