@@ -2,7 +2,6 @@ package switchboard
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -14,10 +13,6 @@ import (
 	"github.com/switchd/switchd/internal/proxy"
 	"github.com/switchd/switchd/internal/state"
 )
-
-// ErrBadPool is a pool change that config.toml would refuse too: a bad
-// address, one listed twice, one already in the other colour.
-var ErrBadPool = errors.New("bad pool")
 
 // PoolRequest asks for a change of one colour's pool.
 type PoolRequest struct {
