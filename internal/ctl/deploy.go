@@ -78,7 +78,7 @@ func (r *runner) deploy(ctx context.Context) error {
 		err := smoke(sctx, w.Service, pr.To, f.smoke)
 		cancel()
 		if err != nil {
-			return &exitError{exitFailed, r.subject + ": " + err.Error() + "; nothing flipped"}
+			return &exitError{exitFailed, err.Error() + "; nothing flipped"}
 		}
 		r.progress(fmt.Sprintf("%s: smoke %s passed on %d upstream(s)", name, f.smoke, len(pr.To)))
 	}
@@ -155,8 +155,8 @@ func (r *runner) unhealthy(ctx context.Context, name, color string, err error) e
 			bad = append(bad, u.Address+": "+why)
 		}
 	}
-	return &exitError{exitRefused, fmt.Sprintf("%s: %s %d of %d upstreams healthy (%s); nothing flipped",
-		r.subject, color, p.Healthy, p.Total, strings.Join(bad, ", "))}
+	return &exitError{exitRefused, fmt.Sprintf("%s %d of %d upstreams healthy (%s); nothing flipped",
+		color, p.Healthy, p.Total, strings.Join(bad, ", "))}
 }
 
 // healthLimit is how long new upstreams get to pass their checks: rise
