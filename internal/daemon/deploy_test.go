@@ -132,6 +132,9 @@ func TestDeployToIdleAndFlip(t *testing.T) {
 	if got := metric(t, in.control, fmt.Sprintf(`switchd_upstream_healthy{color="blue",service="app",upstream=%q}`, addrOf(v1))); got != "" {
 		t.Errorf("v1 left every pool, but its upstream_healthy series is still there: %q", got)
 	}
+	if got := metric(t, in.control, fmt.Sprintf(`switchd_upstream_healthy{color="blue",service="app",upstream=%q}`, addrOf(v3))); got != "1" {
+		t.Errorf("v3 serves blue, but its upstream_healthy is %q", got)
+	}
 }
 
 // TestDeployRefusedMovesNothing: a new upstream that never passes its
