@@ -239,7 +239,7 @@ type Health struct {
 type Event struct {
 	ID      uint64    `json:"id"`
 	Time    time.Time `json:"time"`
-	Type    string    `json:"type"` // flip | rollback | guard | failover | guard_blocked | health | reload | startup | state_persist
+	Type    string    `json:"type"` // flip | rollback | guard | failover | guard_blocked | health | reload | startup | state_persist | pool
 	Service string    `json:"service,omitempty"`
 	// Changes of the active colour.
 	From       string `json:"from,omitempty"`

@@ -258,9 +258,13 @@ func TestRuntimePoolsSurviveRestartAndReload(t *testing.T) {
 	text := fmt.Sprintf(deployConfig, filepath.Join(dir, "state"), addrOf(v1))
 	path := writeConfig(t, dir, text)
 	in := startFile(t, path)
+	events := subscribe(t, in.control)
 	green := in.control + "/v1/services/app/pools/green"
-	if code := api(t, "PUT", green, map[string]any{"upstreams": []string{addrOf(v2)}}, nil); code != 200 {
+	if code := api(t, "PUT", green, map[string]any{"upstreams": []string{addrOf(v2)}, "reason": "v2"}, nil); code != 200 {
 		t.Fatalf("PUT green: %d", code)
+	}
+	if e := events.next(t, "pool", 5*time.Second); e.Color != "green" || !strings.Contains(e.Detail, addrOf(v2)) || !strings.Contains(e.Detail, "v2") {
+		t.Errorf("pool event %+v", e)
 	}
 	in.stop()
 

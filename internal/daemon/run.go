@@ -246,7 +246,7 @@ func (d *daemon) start(ctx context.Context, o Options) error {
 	d.guard = guard.New(guard.Options{Logger: d.log.Named("guard"), Events: guardEvents{d}})
 	d.configureGuard(cfg)
 	d.board, err = switchboard.New(cfg, switchboard.Options{
-		Store: store, State: file, Targets: d.monitor, Logger: d.log.Named("switchboard"), Persistence: persistence{d},
+		Store: store, State: file, Targets: d.monitor, Logger: d.log.Named("switchboard"), Persistence: persistence{d}, Pools: poolEvents{d},
 		Transport: proxy.TransportOptions{
 			DialTimeout:           cfg.Server.UpstreamDialTimeout.D(),
 			ResponseHeaderTimeout: cfg.Server.UpstreamResponseTimeout.D(),

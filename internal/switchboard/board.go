@@ -43,6 +43,12 @@ type Listener interface {
 	Changed(Change)
 }
 
+// PoolListener hears every change of a pool. PoolChanged runs under the
+// board's lock: it must be quick and must not call back into the board.
+type PoolListener interface {
+	PoolChanged(PoolChange)
+}
+
 // Change is one change of a service's active colour (or, with Startup, the
 // colour restored at start).
 type Change struct {
@@ -80,6 +86,9 @@ type Options struct {
 	Observer func(service string) proxy.Observer
 	// Logger gets one line per change. Nil: no logs.
 	Logger *zap.Logger
+	// Pools hears of every pool change made through the board (API, a
+	// deploy), after it was persisted and published; nil: nobody.
+	Pools PoolListener
 	// Persistence hears of failed writes of state.json and of the first
 	// write that succeeds after them. Nil: nobody.
 	Persistence Persistence

@@ -38,6 +38,8 @@ type PoolChange struct {
 	// Changed is false when the pool already was what was asked.
 	Changed      bool
 	PoolsVersion uint64
+	// Actor and Detail are the request's.
+	Actor, Detail string
 }
 
 // SetPool makes ups colour c's pool, owned by the API from now on.
@@ -277,7 +279,10 @@ func (b *Board) commitPool(e *entry, rec state.Record, c config.Color, cur, next
 	b.pruneUpstreams()
 	b.publish()
 	pc := PoolChange{Service: name, Color: c, From: cur, To: next, Source: sourceOf(nrec, c), Active: c == rec.Active,
-		Changed: true, PoolsVersion: nrec.PoolsVersion}
+		Changed: true, PoolsVersion: nrec.PoolsVersion, Actor: r.Actor, Detail: r.Detail}
+	if b.opts.Pools != nil {
+		b.opts.Pools.PoolChanged(pc)
+	}
 	b.log.Info("pool changed", zap.String("service", name), zap.Stringer("color", c), zap.Strings("from", cur),
 		zap.Strings("to", next), zap.String("source", string(pc.Source)), zap.Bool("active", pc.Active),
 		zap.String("actor", r.Actor), zap.String("detail", r.Detail))
