@@ -63,7 +63,11 @@ func (r *runner) deploy(ctx context.Context) error {
 	r.progress(fmt.Sprintf("%s: pool set: %s = %s (was %s active)", name, idle, strings.Join(pr.To, " "), active))
 
 	step("healthy " + idle)
-	hctx, cancel := r.stepContext(ctx, healthLimit(pr.Service.Health))
+	// Bounded by the checks' own pace even under a long --timeout: an
+	// upstream that cannot pass in that time is refused (exit 3), not
+	// waited for until the command times out.
+	limit := healthLimit(pr.Service.Health)
+	hctx, cancel := context.WithTimeoutCause(ctx, limit, &deadlineError{limit})
 	_, w, err := r.waitUntil(hctx, name, "healthy:"+idle)
 	cancel()
 	if err != nil {
@@ -137,7 +141,9 @@ func (r *runner) progress(line string) {
 // naming each failing upstream, unless the whole command's deadline ran
 // out (exit 5).
 func (r *runner) unhealthy(ctx context.Context, name, color string, err error) error {
-	if ctx.Err() != nil {
+	var ae *apiError
+	timedOut := errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ae) && ae.exitCode() == exitTimeout
+	if ctx.Err() != nil || !timedOut {
 		return err
 	}
 	var s api.Service
