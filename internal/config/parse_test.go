@@ -180,7 +180,7 @@ var parseErrorTests = []struct {
 	{"notify url", minimal + "[[notify]]\nurl = \"hooks.example.com/x\"\n",
 		`config.toml:7: notify #1: url: bad url "hooks.example.com/x" (want an absolute "http://" or "https://" url)`},
 	{"notify event", minimal + "[[notify]]\nurl = \"https://hooks.example.com/x\"\nevents = [\"flip\", \"flop\"]\n",
-		`config.toml:8: notify #1: events: unknown event "flop" (want one of "flip", "rollback", "guard", "failover", "guard_blocked", "health", "reload", "startup", "state_persist")`},
+		`config.toml:8: notify #1: events: unknown event "flop" (want one of "flip", "rollback", "guard", "failover", "guard_blocked", "health", "reload", "startup", "state_persist", "pool")`},
 	{"table for array", "[service]\nname = \"app\"\n",
 		`config.toml:1: service: want an array of tables, got a table`},
 	{"sub-table before array", "[service.blue]\nupstreams = [\"a:1\"]\n",
@@ -499,14 +499,14 @@ func TestLoad(t *testing.T) {
 
 // The shipped example must parse, and document every key there is.
 func TestShippedConfig(t *testing.T) {
-	c, err := Load("../config.toml")
+	c, err := Load("../../config.toml")
 	if err != nil {
 		t.Fatalf("shipped config:\n%v", err)
 	}
 	if len(c.Services) != 1 || c.Services[0].Name != "app" || c.State.Dir != "/var/lib/switchd" {
 		t.Errorf("shipped config: %+v", c)
 	}
-	text, err := os.ReadFile("../config.toml")
+	text, err := os.ReadFile("../../config.toml")
 	if err != nil {
 		t.Fatal(err)
 	}
