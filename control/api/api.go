@@ -53,6 +53,10 @@ type ChangeRequest struct {
 	Expect string `json:"expect,omitempty"`
 	// ExpectGeneration refuses the change unless the generation is this.
 	ExpectGeneration *uint64 `json:"expect_generation,omitempty"`
+	// ExpectPoolsVersion refuses the change unless the runtime pools are
+	// at this version (Service.PoolsVersion): a deploy flips only to the
+	// pool it set. nil: any.
+	ExpectPoolsVersion *uint64 `json:"expect_pools_version,omitempty"`
 	// Force skips the health gate; recorded in state and log.
 	Force bool `json:"force,omitempty"`
 	// Reason is free text kept in state ("deploy 4f2a").
@@ -68,6 +72,35 @@ type ChangeResult struct {
 	Service Service `json:"service"`
 }
 
+// PoolRequest is the body of PUT /v1/services/{name}/pools/{color}
+// (Upstreams), of POST …/upstreams (Address); the other fields are
+// optional everywhere, DELETEs included.
+type PoolRequest struct {
+	// Upstreams replace the pool (PUT); may be empty for the idle colour.
+	Upstreams []string `json:"upstreams,omitempty"`
+	// Address is the upstream to add (POST …/upstreams).
+	Address string `json:"address,omitempty"`
+	// ExpectGeneration refuses the change (409 conflict) unless the
+	// service's generation is this; nil: any.
+	ExpectGeneration *uint64 `json:"expect_generation,omitempty"`
+	// ExpectPoolsVersion refuses it unless Service.PoolsVersion is this;
+	// nil: any.
+	ExpectPoolsVersion *uint64 `json:"expect_pools_version,omitempty"`
+	// Reason is free text for the log ("deploy 4f2a").
+	Reason string `json:"reason,omitempty"`
+}
+
+// PoolResult answers a successful pool change.
+type PoolResult struct {
+	// Changed is false when the pool already was what was asked.
+	Changed bool   `json:"changed"`
+	Color   string `json:"color"`
+	// From and To are the colour's upstreams before and after.
+	From    []string `json:"from"`
+	To      []string `json:"to"`
+	Service Service  `json:"service"`
+}
+
 // ServiceList answers GET /v1/services.
 type ServiceList struct {
 	Services []Service `json:"services"`
@@ -79,9 +112,11 @@ type ServiceList struct {
 // Service is one service's state. Its field names are the API's contract
 // (docs/control-api.md, "Service state"): scripts read them, so they never change.
 type Service struct {
-	Name       string          `json:"name"`
-	Hosts      []string        `json:"hosts"`
-	Active     string          `json:"active"`
+	Name   string   `json:"name"`
+	Hosts  []string `json:"hosts"`
+	Active string   `json:"active"`
+	// Idle is the colour that is not active: where a deploy goes.
+	Idle       string          `json:"idle"`
 	Previous   string          `json:"previous"`
 	Generation uint64          `json:"generation"`
 	ChangedAt  time.Time       `json:"changed_at"`
@@ -90,7 +125,13 @@ type Service struct {
 	Detail     string          `json:"detail,omitempty"`
 	Forced     bool            `json:"forced,omitempty"`
 	Pools      map[string]Pool `json:"pools"`
-	Guard      *GuardStatus    `json:"guard,omitempty"`
+	// Health is how the service's upstreams are checked, for clients
+	// that test new upstreams the same way (switchctl deploy --smoke).
+	Health *HealthSpec `json:"health,omitempty"`
+	// PoolsVersion counts changes of the pools set through the API; a
+	// deploy passes it back as expect_pools_version.
+	PoolsVersion uint64       `json:"pools_version"`
+	Guard        *GuardStatus `json:"guard,omitempty"`
 	// Persisted is false while the service's state is held in memory only
 	// (an automatic revert made while state.json could not be written;
 	// switchd retries every second). Always sent by switchd; nil only from
@@ -98,8 +139,24 @@ type Service struct {
 	Persisted *bool `json:"persisted,omitempty"`
 }
 
+// HealthSpec is a service's [service.health] as the checks apply it.
+type HealthSpec struct {
+	Path string `json:"path"`
+	// Host is the Host header checks send; "" sends the address.
+	Host         string  `json:"host"`
+	ExpectStatus string  `json:"expect_status"`
+	IntervalMS   float64 `json:"interval_ms"`
+	TimeoutMS    float64 `json:"timeout_ms"`
+	Rise         int     `json:"rise"`
+	Fall         int     `json:"fall"`
+	MinHealthy   string  `json:"min_healthy"`
+}
+
 // Pool is one colour's upstreams.
 type Pool struct {
+	// Source is "api" for a pool set through the API (kept in state.json,
+	// winning over config.toml), "config" for config.toml's.
+	Source    string     `json:"source"`
 	Upstreams []Upstream `json:"upstreams"`
 	Healthy   int        `json:"healthy"`
 	Total     int        `json:"total"`
@@ -183,7 +240,7 @@ type Health struct {
 type Event struct {
 	ID      uint64    `json:"id"`
 	Time    time.Time `json:"time"`
-	Type    string    `json:"type"` // flip | rollback | guard | failover | guard_blocked | health | reload | startup | state_persist
+	Type    string    `json:"type"` // flip | rollback | guard | failover | guard_blocked | health | reload | startup | state_persist | pool
 	Service string    `json:"service,omitempty"`
 	// Changes of the active colour.
 	From       string `json:"from,omitempty"`

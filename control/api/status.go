@@ -47,6 +47,9 @@ type ReloadStatus struct {
 	Error string `json:"error,omitempty"`
 	// LastSuccess is when a load last succeeded.
 	LastSuccess *time.Time `json:"last_success"`
+	// Warnings name what the last successful reload did not apply: pools
+	// the file changes that are set through the API. Empty: none.
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 // StateStatus is state.json as switchd sees it.

@@ -160,3 +160,14 @@ func validHeaderName(s string) bool {
 	}
 	return true
 }
+
+// CanonicalUpstream checks an upstream address as the config does and
+// returns its one spelling ("host:port" or "https://host:port"), for
+// addresses that arrive through the control API rather than the file.
+func CanonicalUpstream(addr string) (string, error) {
+	canon, err := parseUpstream(addr)
+	if err != nil {
+		return "", fmt.Errorf("upstream %q: %w", addr, err)
+	}
+	return canon, nil
+}

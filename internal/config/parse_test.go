@@ -187,7 +187,7 @@ var parseErrorTests = []struct {
 	{"notify url", minimal + "[[notify]]\nurl = \"hooks.example.com/x\"\n",
 		`config.toml:7: notify #1: url: bad url "hooks.example.com/x" (want an absolute "http://" or "https://" url)`},
 	{"notify event", minimal + "[[notify]]\nurl = \"https://hooks.example.com/x\"\nevents = [\"flip\", \"flop\"]\n",
-		`config.toml:8: notify #1: events: unknown event "flop" (want one of "flip", "rollback", "guard", "failover", "guard_blocked", "health", "reload", "startup", "state_persist")`},
+		`config.toml:8: notify #1: events: unknown event "flop" (want one of "flip", "rollback", "guard", "failover", "guard_blocked", "health", "reload", "startup", "state_persist", "pool")`},
 	{"table for array", "[service]\nname = \"app\"\n",
 		`config.toml:1: service: want an array of tables, got a table`},
 	{"sub-table before array", "[service.blue]\nupstreams = [\"a:1\"]\n",

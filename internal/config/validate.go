@@ -19,7 +19,7 @@ import (
 )
 
 // NotifyEvents are the event names a [[notify]] may list in events.
-var NotifyEvents = []string{"flip", "rollback", "guard", "failover", "guard_blocked", "health", "reload", "startup", "state_persist"}
+var NotifyEvents = []string{"flip", "rollback", "guard", "failover", "guard_blocked", "health", "reload", "startup", "state_persist", "pool"}
 
 var serviceName = regexp.MustCompile(`^[a-z0-9][a-z0-9_.-]{0,62}$`)
 

@@ -8,6 +8,9 @@ type (
 	ErrorDetail   = api.ErrorDetail
 	ChangeRequest = api.ChangeRequest
 	ChangeResult  = api.ChangeResult
+	PoolRequest   = api.PoolRequest
+	HealthSpec    = api.HealthSpec
+	PoolResult    = api.PoolResult
 	ServiceList   = api.ServiceList
 	Service       = api.Service
 	Pool          = api.Pool

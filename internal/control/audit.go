@@ -14,6 +14,7 @@ type auditRecord struct {
 	action     string // flip, activate, rollback, reload, log_level; "" for reads
 	actor      string // token name, certificate name; "" is anonymous
 	service    string
+	color      string // the pool a pool change is about
 	from, to   string
 	generation uint64
 	reason     string // the operator's words
@@ -112,6 +113,9 @@ func (s *Server) writeAudit(r *http.Request, rec *auditRecord, w *statusWriter) 
 	}
 	if rec.changedBy != "" {
 		fields = append(fields, zap.String("changed_by", rec.changedBy))
+	}
+	if rec.color != "" {
+		fields = append(fields, zap.String("color", rec.color))
 	}
 	if rec.forced {
 		fields = append(fields, zap.Bool("forced", true))

@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -49,7 +50,7 @@ func TestCrossSiteMutationsRefused(t *testing.T) {
 			})
 		}
 	}
-	if after := f.record(t); after != before {
+	if after := f.record(t); !reflect.DeepEqual(after, before) {
 		t.Fatalf("state changed by refused requests: %+v -> %+v", before, after)
 	}
 	if n := reloads.Load(); n != 0 {
@@ -81,7 +82,7 @@ func TestForeignHostRefused(t *testing.T) {
 			wantError(t, code, body, 403, CodeForbiddenOrigin, "")
 		}
 	}
-	if after := f.record(t); after != before {
+	if after := f.record(t); !reflect.DeepEqual(after, before) {
 		t.Fatalf("state changed: %+v -> %+v", before, after)
 	}
 	for _, host := range []string{"localhost", "localhost:" + port(f), "LOCALHOST.:1", "127.0.0.1", "127.9.9.9:80", "[::1]:9180", "switchd.internal:9180"} {

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -66,7 +67,7 @@ func FuzzChangeRequest(f *testing.F) {
 			if err := json.Unmarshal(rec.Body.Bytes(), &eb); err != nil || eb.Error.Code == "" || eb.Error.Message == "" {
 				t.Fatalf("%d with a body that is no error: %q", rec.Code, rec.Body)
 			}
-			if after.Record != before.Record {
+			if !reflect.DeepEqual(after.Record, before.Record) {
 				t.Fatalf("%d %s, but the state changed: %+v -> %+v", rec.Code, eb.Error.Code, before.Record, after.Record)
 			}
 		}
@@ -274,7 +275,7 @@ func FuzzEdgeHeaders(f *testing.F) {
 			if err := json.Unmarshal(rec.Body.Bytes(), &eb); err != nil || eb.Error.Code == "" {
 				t.Fatalf("%d with a body that is no error: %q", rec.Code, rec.Body)
 			}
-			if after.Record != before.Record {
+			if !reflect.DeepEqual(after.Record, before.Record) {
 				t.Fatalf("%d %s, but the state changed", rec.Code, eb.Error.Code)
 			}
 		}

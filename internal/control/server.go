@@ -7,8 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"os"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -78,7 +80,9 @@ type Server struct {
 	mux     *http.ServeMux
 	tokens  atomic.Pointer[Tokens]
 	audit   *zap.Logger
-	actions map[string]string // route pattern → audit action of a mutation
+	actions map[string]string // "METHOD pattern" → audit action of a mutation
+	// methods holds, per route pattern, the handler of each method.
+	methods map[string]map[string]methodRoute
 	limiter *failLimiter
 	now     func() time.Time
 	routes  []Route // what New registered, for Routes
@@ -96,7 +100,7 @@ func New(o Options) *Server {
 		o.Logger = zap.NewNop()
 	}
 	s := &Server{o: o, mux: http.NewServeMux(), audit: auditLogger(o.Logger), actions: map[string]string{},
-		limiter: newFailLimiter(failEvery, failBurst, maxSources), now: time.Now}
+		methods: map[string]map[string]methodRoute{}, limiter: newFailLimiter(failEvery, failBurst, maxSources), now: time.Now}
 	s.tokens.Store(o.Tokens)
 	s.route("/healthz", "GET", RoleNone, "", s.healthz)
 	s.route("/v1/services", "GET", RoleRead, "", s.list)
@@ -105,6 +109,10 @@ func New(o Options) *Server {
 	s.route("/v1/services/{name}/activate", "POST", RoleOperate, "activate", s.activate)
 	s.route("/v1/services/{name}/rollback", "POST", RoleOperate, "rollback", s.rollback)
 	s.route("/v1/services/{name}/wait", "GET", RoleRead, "", s.wait)
+	s.route("/v1/services/{name}/pools/{color}", "PUT", RoleOperate, "pool_set", s.poolSet)
+	s.route("/v1/services/{name}/pools/{color}", "DELETE", RoleOperate, "pool_reset", s.poolReset)
+	s.route("/v1/services/{name}/pools/{color}/upstreams", "POST", RoleOperate, "pool_add", s.poolAdd)
+	s.route("/v1/services/{name}/pools/{color}/upstreams/{address}", "DELETE", RoleOperate, "pool_remove", s.poolRemove)
 	if o.Metrics != nil {
 		s.route("/metrics", "GET", RoleNone, "", o.Metrics.ServeHTTP)
 	}
@@ -123,7 +131,7 @@ func New(o Options) *Server {
 		s.route("/v1/upgrade", "POST", RoleAdmin, "upgrade", s.upgrade)
 	}
 	if o.Level != nil {
-		s.actions["/v1/log/level"] = "log_level"
+		s.actions["PUT /v1/log/level"] = "log_level"
 		s.mux.HandleFunc("/v1/log/level", s.logLevel)
 		s.routes = append(s.routes, logLevelRoles...)
 	}
@@ -148,7 +156,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		if _, pattern := s.mux.Handler(r); pattern != "" {
 			rec.service = pathValue(pattern, r.URL.Path, "{name}")
 			if mutating(r.Method) {
-				rec.action = s.actions[pattern]
+				rec.action = s.actions[r.Method+" "+pattern]
 			}
 		}
 		writeError(sw, status, code, msg)
@@ -171,29 +179,54 @@ func pathValue(pattern, path, wildcard string) string {
 // SetTokens replaces the credentials (on reload); nil turns authentication off.
 func (s *Server) SetTokens(t *Tokens) { s.tokens.Store(t) }
 
-// route registers h for one method and role; any other method gets a JSON
+// methodRoute is one method of a route.
+type methodRoute struct {
+	need   Role
+	action string
+	h      http.HandlerFunc
+}
+
+// route registers h for one method and role of pattern (a pattern may
+// take several methods, each its own role); any other method gets a JSON
 // 405, so that a mutation can never happen through GET. action names a
 // mutation in the audit log ("" for reads).
 func (s *Server) route(pattern, method string, need Role, action string, h http.HandlerFunc) {
-	s.actions[pattern] = action
+	s.actions[method+" "+pattern] = action
 	s.routes = append(s.routes, Route{Method: method, Pattern: pattern, Role: need})
-	s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
-		if r.Method != method && !(method == "GET" && r.Method == "HEAD") {
-			w.Header().Set("Allow", method)
-			writeError(w, http.StatusMethodNotAllowed, CodeMethod, fmt.Sprintf("%s needs %s, not %s", r.URL.Path, method, r.Method))
-			return
+	ms := s.methods[pattern]
+	if ms == nil {
+		ms = map[string]methodRoute{}
+		s.methods[pattern] = ms
+		s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) { s.dispatch(w, r, ms) })
+	}
+	ms[method] = methodRoute{need: need, action: action, h: h}
+}
+
+// dispatch serves r with the handler of its method.
+func (s *Server) dispatch(w http.ResponseWriter, r *http.Request, ms map[string]methodRoute) {
+	method := r.Method
+	if method == http.MethodHead {
+		if _, ok := ms[http.MethodGet]; ok {
+			method = http.MethodGet
 		}
-		rec := auditOf(r)
-		rec.action, rec.service = action, r.PathValue("name")
-		if jsonOnly(w, r) {
-			return
-		}
-		r, ok := s.authorize(w, r, need)
-		if !ok {
-			return
-		}
-		h(w, r)
-	})
+	}
+	m, ok := ms[method]
+	if !ok {
+		allow := slices.Sorted(maps.Keys(ms))
+		w.Header().Set("Allow", strings.Join(allow, ", "))
+		writeError(w, http.StatusMethodNotAllowed, CodeMethod, fmt.Sprintf("%s needs %s, not %s", r.URL.Path, strings.Join(allow, " or "), r.Method))
+		return
+	}
+	rec := auditOf(r)
+	rec.action, rec.service = m.action, r.PathValue("name")
+	if jsonOnly(w, r) {
+		return
+	}
+	r, ok = s.authorize(w, r, m.need)
+	if !ok {
+		return
+	}
+	m.h(w, r)
 }
 
 func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) {
@@ -303,7 +336,7 @@ func decodeChange(r *http.Request, needColor bool) (ChangeRequest, switchboard.R
 	if err := decodeBody(r, &req); err != nil {
 		return req, switchboard.Request{}, err
 	}
-	br := switchboard.Request{ExpectGeneration: req.ExpectGeneration, Force: req.Force, Detail: req.Reason}
+	br := switchboard.Request{ExpectGeneration: req.ExpectGeneration, ExpectPoolsVersion: req.ExpectPoolsVersion, Force: req.Force, Detail: req.Reason}
 	if req.Expect != "" {
 		c, err := config.ParseColor(req.Expect)
 		if err != nil {
@@ -352,7 +385,7 @@ func errorStatus(err error) (int, string) {
 		return http.StatusConflict, CodeTargetEmpty
 	case errors.Is(err, switchboard.ErrNoPrevious):
 		return http.StatusConflict, CodeNoPrevious
-	case errors.Is(err, switchboard.ErrBadColor):
+	case errors.Is(err, switchboard.ErrBadColor), errors.Is(err, switchboard.ErrBadPool):
 		return http.StatusBadRequest, CodeBadRequest
 	case errors.Is(err, switchboard.ErrPersist):
 		return http.StatusInternalServerError, CodePersist

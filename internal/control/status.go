@@ -12,10 +12,15 @@ import (
 func (s *Server) status(v switchboard.View) Service {
 	rec := v.Record
 	out := Service{
-		Name: v.Config.Name, Hosts: v.Config.Hosts, Active: rec.Active.String(), Previous: rec.Previous.String(),
+		Name: v.Config.Name, Hosts: v.Config.Hosts, Active: rec.Active.String(), Idle: rec.Active.Other().String(),
+		Previous: rec.Previous.String(), PoolsVersion: rec.PoolsVersion,
 		Generation: rec.Generation, ChangedAt: rec.ChangedAt, ChangedBy: rec.ChangedBy, Reason: rec.Reason,
 		Detail: rec.Detail, Forced: rec.Forced, Pools: map[string]Pool{}, Persisted: &v.Persisted,
 	}
+	h := v.Config.Health
+	out.Health = &HealthSpec{Path: h.Path, Host: health.HostHeader(&v.Config), ExpectStatus: h.ExpectStatus.String(),
+		IntervalMS: float64(h.Interval.D().Microseconds()) / 1000, TimeoutMS: float64(h.Timeout.D().Microseconds()) / 1000,
+		Rise: h.Rise, Fall: h.Fall, MinHealthy: h.MinHealthy.String()}
 	if out.Hosts == nil {
 		out.Hosts = []string{}
 	}
@@ -23,7 +28,7 @@ func (s *Server) status(v switchboard.View) Service {
 	for _, c := range config.Colors {
 		p := snap.Pool(c)
 		up, _, total := p.Counts()
-		pool := Pool{Upstreams: []Upstream{}, Healthy: up, Total: total, Inflight: v.Service.Inflight(c),
+		pool := Pool{Source: string(v.Source(c)), Upstreams: []Upstream{}, Healthy: up, Total: total, Inflight: v.Service.Inflight(c),
 			Upgraded: v.Service.Upgraded(c), Panic: snap.Panic(c)}
 		for _, u := range p.Upstreams() {
 			st := u.Health().Status()

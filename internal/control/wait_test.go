@@ -335,7 +335,7 @@ func TestWaitServiceRemoved(t *testing.T) {
 
 	ch := f.startWait(t, "/v1/services/app/wait?until=healthy:green&timeout=10s")
 	notYet(t, ch, 100*time.Millisecond, "green is down")
-	if err := f.board.Apply(&config.Config{Services: []config.Service{other}}); err != nil {
+	if _, err := f.board.Apply(&config.Config{Services: []config.Service{other}}); err != nil {
 		t.Fatal(err)
 	}
 	r := receive(t, ch)

@@ -23,6 +23,27 @@ type invocation struct {
 	json        bool
 	timeout     durationFlag
 	change      changeFlags
+	deploy      deployFlags
+}
+
+// deployFlags are the options of deploy.
+type deployFlags struct {
+	upstreams listFlag
+	smoke     string
+	noFlip    bool
+}
+
+// listFlag is a flag that may be given several times.
+type listFlag []string
+
+func (f *listFlag) String() string { return strings.Join(*f, ",") }
+
+func (f *listFlag) Set(s string) error {
+	if s == "" {
+		return errors.New("want an address such as 10.0.0.5:8080")
+	}
+	*f = append(*f, s)
+	return nil
 }
 
 // changeFlags are the options of flip, set and rollback.
@@ -46,6 +67,8 @@ var commands = map[string]struct{ min, max int }{
 	"upgrade":   {0, 0},
 	"log-level": {0, 1},
 	"version":   {0, 0},
+	"deploy":    {0, 1},
+	"pool":      {2, 1 << 10},
 }
 
 // parseArgs reads global flags up to the command, then the command's
@@ -82,6 +105,14 @@ func parseArgs(args []string) (*invocation, error) {
 		fs.BoolVar(&c.force, "force", false, "")
 		fs.StringVar(&c.reason, "reason", "", "")
 		fs.BoolVar(&c.waitStable, "wait-stable", false, "")
+	case "deploy":
+		fs.Var(&inv.deploy.upstreams, "upstream", "")
+		fs.StringVar(&inv.deploy.smoke, "smoke", "", "")
+		fs.BoolVar(&inv.deploy.noFlip, "no-flip", false, "")
+		fs.StringVar(&inv.change.reason, "reason", "", "")
+		fs.BoolVar(&inv.change.waitStable, "wait-stable", false, "")
+	case "pool":
+		fs.StringVar(&inv.change.reason, "reason", "", "")
 	}
 	pos, err := parseInterleaved(fs, rest[1:])
 	if err != nil {
@@ -116,6 +147,17 @@ func (inv *invocation) check() error {
 	case "wait":
 		if _, _, err := waitArgs(inv.args); err != nil {
 			return fmt.Errorf("wait: %w", err)
+		}
+	case "deploy":
+		if len(inv.deploy.upstreams) == 0 {
+			return errors.New("deploy: --upstream ADDR is required (once per new upstream)")
+		}
+		if p := inv.deploy.smoke; p != "" && !strings.HasPrefix(p, "/") {
+			return fmt.Errorf("deploy: bad --smoke %q: want a path such as /healthz", p)
+		}
+	case "pool":
+		if _, err := poolArgs(inv.args); err != nil {
+			return fmt.Errorf("pool: %w", err)
 		}
 	}
 	return nil

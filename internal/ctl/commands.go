@@ -143,7 +143,9 @@ func (r *runner) change(ctx context.Context) error {
 		return err
 	}
 	var res api.ChangeResult
-	changeJSON, err := r.fetch(ctx, http.MethodPost, servicePath(name, "/"+verb), req, &res)
+	cctx, cancel := r.stepContext(ctx, defaultTimeout)
+	changeJSON, err := r.fetch(cctx, http.MethodPost, servicePath(name, "/"+verb), req, &res)
+	cancel()
 	if err != nil {
 		return err
 	}
@@ -160,7 +162,9 @@ func (r *runner) change(ctx context.Context) error {
 	if !r.inv.json {
 		r.println(formatChange(name, res))
 	}
-	waitJSON, w, err := r.waitUntil(ctx, name, "stable")
+	wctx, cancel := r.stepContext(ctx, stableTimeout(res.Service, time.Now()))
+	defer cancel()
+	waitJSON, w, err := r.waitUntil(wctx, name, "stable")
 	if err != nil {
 		return err
 	}

@@ -49,6 +49,16 @@ commands:
   rollback [SERVICE]          go back to the previous colour
   wait     [SERVICE] (healthy COLOR | drained COLOR | stable) [--timeout D]
                               block until the condition holds
+  deploy   SERVICE --upstream ADDR [--upstream ADDR...] [--smoke PATH] [--no-flip]
+           [--wait-stable] [--reason TEXT]
+                              put ADDRs into the idle pool, wait until healthy,
+                              smoke-test PATH on each, flip, wait out the watch
+  pool     SERVICE COLOR [ADDR...]
+                              show a pool, or replace it with ADDRs
+  pool     add|remove SERVICE COLOR ADDR
+                              add or remove one upstream (a removed one drains)
+  pool     reset SERVICE COLOR
+                              hand the pool back to config.toml
   watch    [SERVICE]          print events as they happen
   reload                      make switchd re-read its configuration
   upgrade                     start the switchd binary on disk on the same sockets;
@@ -64,8 +74,10 @@ flags (before or after the command and its arguments):
   --cert FILE, --key FILE https: client certificate and key, for a control API
                           with client_ca (default $SWITCHD_CERT, $SWITCHD_KEY)
   --json                  print the API's JSON instead of tables
-  --timeout D             deadline for the whole command (default 30s; wait and
-                          --wait-stable 60s; watch none; 0 means none)
+  --timeout D             deadline for the whole command (default 30s; wait 60s;
+                          --wait-stable and deploy: each step its own, the wait
+                          for stable as long as the guard's watch; watch none;
+                          0 means none)
   --expect COLOR          flip/set/rollback: refuse unless COLOR is active
   --expect-generation N   flip/set/rollback: refuse unless the generation is N
   --force                 flip/set/rollback: skip the health gate
@@ -123,6 +135,9 @@ type runner struct {
 	// subject prefixes an error message ("flip app"); svc is stripped from
 	// the front of the server's message so that it is not said twice.
 	subject, svc string
+	// phased is set when no --timeout bounds the whole command: each step
+	// then has its own deadline (stepContext).
+	phased bool
 }
 
 func run(ctx context.Context, args []string, env func(string) string, stdout, stderr io.Writer, opts options) int {
@@ -170,6 +185,11 @@ func run(ctx context.Context, args []string, env func(string) string, stdout, st
 
 	timeout := defaultTimeout
 	switch {
+	case inv.change.waitStable && !inv.timeout.set, inv.cmd == "deploy" && !inv.timeout.set:
+		// Each step gets its own deadline (phased): the wait for stable
+		// lasts as long as the guard's watch, which only the flip tells.
+		timeout = 0
+		r.phased = true
 	case inv.cmd == "wait", inv.change.waitStable:
 		timeout = defaultWaitTimeout
 	case inv.cmd == "watch":
@@ -191,6 +211,10 @@ func run(ctx context.Context, args []string, env func(string) string, stdout, st
 		err = r.status(ctx)
 	case "flip", "set", "rollback":
 		err = r.change(ctx)
+	case "deploy":
+		err = r.deploy(ctx)
+	case "pool":
+		err = r.pool(ctx)
 	case "wait":
 		err = r.wait(ctx)
 	case "watch":

@@ -14,8 +14,8 @@ import (
 	"github.com/switchd/switchd/control/api"
 )
 
-const statusTable = `SERVICE  ACTIVE  GEN  BLUE    GREEN   CHANGED               BY        REASON
-app      green   7    2/2 up  2/2 up  2026-11-26 10:00:00Z  deployer  deploy 4f2a
+const statusTable = `SERVICE  ACTIVE  IDLE  GEN  BLUE    GREEN   CHANGED               BY        REASON
+app      green   blue  7    2/2 up  2/2 up  2026-11-26 10:00:00Z  deployer  deploy 4f2a
 `
 
 func TestCommands(t *testing.T) {

@@ -22,10 +22,14 @@ func newTable(w io.Writer) *tabwriter.Writer { return tabwriter.NewWriter(w, 0, 
 // writeServices prints one summary row per service.
 func writeServices(w io.Writer, list []api.Service) {
 	tw := newTable(w)
-	fmt.Fprintln(tw, "SERVICE\tACTIVE\tGEN\tBLUE\tGREEN\tCHANGED\tBY\tREASON")
+	fmt.Fprintln(tw, "SERVICE\tACTIVE\tIDLE\tGEN\tBLUE\tGREEN\tCHANGED\tBY\tREASON")
 	for _, s := range list {
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\n",
-			cell(s.Name), cell(s.Active), s.Generation, poolSummary(s, "blue"), poolSummary(s, "green"),
+		idle := s.Idle
+		if idle == "" {
+			idle = otherColor(s.Active)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\n",
+			cell(s.Name), cell(s.Active), cell(idle), s.Generation, poolSummary(s, "blue"), poolSummary(s, "green"),
 			timeCell(&s.ChangedAt), cell(s.ChangedBy), reasonCell(s))
 	}
 	tw.Flush()

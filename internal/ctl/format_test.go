@@ -21,10 +21,10 @@ func TestStatusRows(t *testing.T) {
 
 	var b strings.Builder
 	writeServices(&b, []api.Service{reverted, fresh, forced})
-	want := `SERVICE  ACTIVE  GEN  BLUE          GREEN   CHANGED               BY        REASON
-api      blue    7    2/2 up        2/2 up  2026-11-26 10:00:00Z  guard     guard: 12.5% errors over 10s
-new      green   7    -             2/2 up  -                     -         initial
-hot fix  green   7    0/2 up PANIC  2/2 up  2026-11-26 10:00:00Z  deployer  line break (forced)
+	want := `SERVICE  ACTIVE  IDLE   GEN  BLUE          GREEN   CHANGED               BY        REASON
+api      blue    green  7    2/2 up        2/2 up  2026-11-26 10:00:00Z  guard     guard: 12.5% errors over 10s
+new      green   blue   7    -             2/2 up  -                     -         initial
+hot fix  green   blue   7    0/2 up PANIC  2/2 up  2026-11-26 10:00:00Z  deployer  line break (forced)
 `
 	if b.String() != want {
 		t.Errorf("got:\n%s\nwant:\n%s", b.String(), want)

@@ -141,14 +141,17 @@ func TestFlipWaitStable(t *testing.T) {
 		}
 	})
 
-	t.Run("default deadline is a wait's", func(t *testing.T) {
-		f := newFake(t).on("POST /v1/services/app/flip", flipped).on("GET /v1/services/app/wait", waited("stable"))
-		ctx, cancel := context.WithTimeout(context.Background(), 2*defaultWaitTimeout)
-		defer cancel()
-		runCtlCtx(ctx, t, f, nil, testOptions, "flip", "app", "--wait-stable")
+	t.Run("default deadline is the guard's watch", func(t *testing.T) {
+		// Not a fixed minute: the guard watches for ten, and a good flip
+		// must not end as "timed out" half-way through the watch.
+		res := changed("blue", "green", 8)
+		until := time.Now().Add(10 * time.Minute)
+		res.Service.Guard = &api.GuardStatus{Enabled: true, ArmedUntil: &until}
+		f := newFake(t).on("POST /v1/services/app/flip", jsonReply(200, res)).on("GET /v1/services/app/wait", waited("stable"))
+		runCtlCtx(context.Background(), t, f, nil, testOptions, "flip", "app", "--wait-stable")
 		d, _ := time.ParseDuration(parseQuery(t, f.requests()[1].Query)["timeout"])
-		if d <= defaultTimeout || d > defaultWaitTimeout {
-			t.Errorf("asked for %s", d)
+		if d <= 10*time.Minute || d > 10*time.Minute+stableMargin {
+			t.Errorf("asked for %s, want the watch's 10m plus at most %s", d, stableMargin)
 		}
 	})
 }

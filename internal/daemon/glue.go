@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/switchd/switchd/internal/config"
@@ -46,6 +47,17 @@ func (e guardEvents) GuardBlocked(service string, from, to config.Color, reason 
 }
 
 // healthEvents publishes health transitions.
+// poolEvents publishes pool changes (API, switchctl deploy) as "pool" events.
+type poolEvents struct{ d *daemon }
+
+func (p poolEvents) PoolChanged(c switchboard.PoolChange) {
+	detail := fmt.Sprintf("%s: %s (was %s), from %s", c.Color, strings.Join(c.To, " "), strings.Join(c.From, " "), c.Source)
+	if c.Detail != "" {
+		detail += ": " + c.Detail
+	}
+	p.d.published(control.Event{Type: "pool", Service: c.Service, Color: c.Color.String(), Actor: c.Actor, Detail: detail})
+}
+
 type healthEvents struct{ d *daemon }
 
 func (h healthEvents) HealthChanged(t health.Transition) {

@@ -127,6 +127,16 @@ func startRunLogged(t *testing.T, text string, log *zap.Logger) *instance {
 	return runConfig(t, cfg, log)
 }
 
+// startFile is startRun on a config file, so that reloads read it.
+func startFile(t *testing.T, path string) *instance {
+	t.Helper()
+	cfg, err := config.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return runConfig(t, cfg, zap.NewNop())
+}
+
 // runConfig runs switchd on cfg until the test ends; a cfg from
 // config.Load is re-read by POST /v1/reload.
 func runConfig(t *testing.T, cfg *config.Config, log *zap.Logger) *instance {

@@ -28,7 +28,7 @@ func (d *daemon) awaitFirstRound(ctx context.Context) {
 	defer deadline.Stop()
 	tick := time.NewTicker(5 * time.Millisecond)
 	defer tick.Stop()
-	for !d.checkedOnce(cfg) {
+	for !d.checkedOnce() {
 		select {
 		case <-ctx.Done():
 			return
@@ -40,9 +40,10 @@ func (d *daemon) awaitFirstRound(ctx context.Context) {
 	}
 }
 
-func (d *daemon) checkedOnce(cfg *config.Config) bool {
-	for i := range cfg.Services {
-		s := &cfg.Services[i]
+func (d *daemon) checkedOnce() bool {
+	routed := d.routed()
+	for i := range routed {
+		s := &routed[i]
 		for _, c := range config.Colors {
 			for _, addr := range s.Pool(c).Upstreams {
 				if t := d.monitor.Target(s.Name, addr); t != nil && t.Status().LastCheck.IsZero() {

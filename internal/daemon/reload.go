@@ -13,6 +13,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/switchd/switchd/internal/config"
+	"github.com/switchd/switchd/internal/switchboard"
 )
 
 // reloadReq asks the reload loop to re-read the config; the answer goes to
@@ -51,6 +52,34 @@ type reloadResult struct {
 	source      string    // "start", "signal", "file", "api"
 	err         string    // why it failed; "" when ok
 	lastSuccess time.Time
+	// warnings are what the last successful reload did not apply: pools
+	// config.toml changes but the API owns.
+	warnings []string
+}
+
+// setReloadWarnings keeps what a successful reload left out, for the
+// reload's result.
+func (d *daemon) setReloadWarnings(os []switchboard.Override) {
+	var w []string
+	for _, o := range os {
+		w = append(w, o.String())
+	}
+	d.reloadMu.Lock()
+	d.lastReload.warnings = w
+	d.reloadMu.Unlock()
+}
+
+// routed is every service as the board routes it (runtime pools in place
+// of the file's), for what must follow the pools: metric series, the
+// first health round.
+func (d *daemon) routed() []config.Service {
+	var out []config.Service
+	for _, name := range d.board.Names() {
+		if v, ok := d.board.View(name); ok {
+			out = append(out, v.Config)
+		}
+	}
+	return out
 }
 
 func (d *daemon) setReloadResult(source string, err error) {
@@ -58,6 +87,9 @@ func (d *daemon) setReloadResult(source string, err error) {
 	d.reloadMu.Lock()
 	defer d.reloadMu.Unlock()
 	d.lastReload.ok, d.lastReload.at, d.lastReload.source, d.lastReload.err = err == nil, now, source, ""
+	if err != nil || source == "start" {
+		d.lastReload.warnings = nil
+	}
 	if err != nil {
 		d.lastReload.err = err.Error()
 	} else {
@@ -139,23 +171,23 @@ func (d *daemon) apply(cfg *config.Config) error {
 	if err := d.updateTLS(cfg); err != nil {
 		return err
 	}
-	if err := d.monitor.Sync(cfg.Services); err != nil {
-		return err
-	}
 	// New services need their guard recorder before the board builds them.
+	// The board syncs the health checks from what it routes (runtime pools
+	// included) and puts them back itself when it fails.
 	d.configureGuard(cfg)
-	if err := d.board.Apply(cfg); err != nil {
-		_ = d.monitor.Sync(old.Services) // back to what is routed
+	overrides, err := d.board.Apply(cfg)
+	if err != nil {
 		d.configureGuard(old)
 		d.forgetGuard(cfg, old)
 		return err
 	}
+	d.setReloadWarnings(overrides)
 	d.forgetGuard(old, cfg)
 	d.api.SetTokens(tokens)
 	d.cfgMu.Lock()
 	d.cfg = cfg
 	d.cfgMu.Unlock()
-	d.metrics.Declare(cfg.Services)
+	d.metrics.Declare(d.routed())
 	d.handler.SetTrustedProxies(cfg.Server.Trusted)
 	d.handler.SetAccessLog(cfg.Log.AccessLog)
 	d.handler.SetBodyTimeout(cfg.Server.BodyReadTimeout.D())

@@ -230,23 +230,20 @@ func (d *daemon) start(ctx context.Context, o Options) error {
 	d.store = store
 	d.broker = control.NewBroker()
 	d.metrics = metrics.New(prometheus.NewRegistry(), d.version)
-	d.metrics.Declare(cfg.Services)
 	d.metrics.ReloadOK.Set(1)
 	d.metrics.ReloadTime.SetToCurrentTime()
 	d.setReloadResult("start", nil)
 	d.setNotify(cfg.Notify)
 	d.stateMissing()
 
+	// The board syncs the monitor: health follows what is routed.
 	d.monitor = health.NewMonitor(health.Options{Logger: d.log.Named("health"), Metrics: d.metrics, Observer: healthEvents{d}})
-	if err := d.monitor.Sync(cfg.Services); err != nil {
-		return err
-	}
 	// The guard comes first, for the recorders the board's observers feed;
 	// it is handed the board when it runs.
 	d.guard = guard.New(guard.Options{Logger: d.log.Named("guard"), Events: guardEvents{d}})
 	d.configureGuard(cfg)
 	d.board, err = switchboard.New(cfg, switchboard.Options{
-		Store: store, State: file, Targets: d.monitor, Logger: d.log.Named("switchboard"), Persistence: persistence{d},
+		Store: store, State: file, Targets: d.monitor, Logger: d.log.Named("switchboard"), Persistence: persistence{d}, Pools: poolEvents{d},
 		Transport: proxy.TransportOptions{
 			DialTimeout:           cfg.Server.UpstreamDialTimeout.D(),
 			ResponseHeaderTimeout: cfg.Server.UpstreamResponseTimeout.D(),
@@ -260,6 +257,7 @@ func (d *daemon) start(ctx context.Context, o Options) error {
 	if err != nil {
 		return err
 	}
+	d.metrics.Declare(d.routed()) // the pools as routed, runtime ones included
 	d.board.AddListener(metricsListener{d.metrics})
 	d.board.AddListener(d.guard)
 	d.board.AddListener(eventsListener{d})

@@ -60,7 +60,7 @@ func (d *daemon) status() control.Status {
 	out := control.Status{
 		Version: d.version,
 		Config: control.ConfigStatus{Path: d.cfgPath, LastReload: control.ReloadStatus{
-			OK: r.ok, At: r.at, Source: r.source, Error: r.err, LastSuccess: timeOrNil(r.lastSuccess)}},
+			OK: r.ok, At: r.at, Source: r.source, Error: r.err, LastSuccess: timeOrNil(r.lastSuccess), Warnings: r.warnings}},
 		State: control.StateStatus{Path: d.store.Path(), Persisted: d.board.Persisted(), MissingAtStart: d.store.Missing()},
 		TLS:   []control.CertStatus{},
 	}

@@ -281,12 +281,7 @@ func wantFor(s *config.Service, c config.Color, addr string, client *http.Client
 	if sp.expect == (config.StatusRange{}) {
 		sp.expect = defaultExpect
 	}
-	// As [service.health].host documents it: the Host header defaults to a
-	// host of the service; a "*.suffix" pattern is no host name, so then the
-	// address is sent.
-	if sp.host == "" && len(s.Hosts) > 0 && !strings.HasPrefix(s.Hosts[0], "*") {
-		sp.host = s.Hosts[0]
-	}
+	sp.host = HostHeader(s)
 	path := h.Path
 	if path == "" {
 		path = defaultPath
@@ -302,6 +297,19 @@ func wantFor(s *config.Service, c config.Color, addr string, client *http.Client
 	}
 	w.spec = sp
 	return w
+}
+
+// HostHeader is the Host header the checks of s send: health.host, else
+// the first of hosts; "" (the address is sent) when that is a "*.suffix"
+// pattern, which is no host name. Smoke tests of a deploy send it too.
+func HostHeader(s *config.Service) string {
+	if s.Health.Host != "" {
+		return s.Health.Host
+	}
+	if len(s.Hosts) > 0 && !strings.HasPrefix(s.Hosts[0], "*") {
+		return s.Hosts[0]
+	}
+	return ""
 }
 
 // start launches e's prober with spec. The caller holds m.mu and has

@@ -218,7 +218,7 @@ func modifyResponse(resp *http.Response) error {
 	rs.class = classOf(resp.StatusCode)
 	if resp.StatusCode == http.StatusSwitchingProtocols {
 		if rwc, ok := resp.Body.(io.ReadWriteCloser); ok {
-			resp.Body = rs.svc.upgrades[rs.pool.color.Index()].add(rwc)
+			resp.Body = rs.svc.upgrades[rs.pool.color.Index()].add(rwc, rs.upstream)
 		}
 		return nil
 	}

@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"net/http"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -134,6 +135,47 @@ func (s *Service) Retire(old config.Color, drain time.Duration) {
 		s.mu.Unlock()
 		if latest && s.snap.Load().Active != old {
 			s.upgrades[old.Index()].closeBefore(cutoff)
+		}
+	})
+	s.timers[t] = struct{}{}
+}
+
+// RetireUpstreams is called after gone left the service's pools (a pool
+// change): their idle connections close now, and after drain the upgraded
+// connections to them opened before now, unless a pool holds them again by
+// then. Requests in flight to them finish on their own.
+func (s *Service) RetireUpstreams(gone []*Upstream, drain time.Duration) {
+	if len(gone) == 0 {
+		return
+	}
+	for _, u := range gone {
+		u.CloseIdle()
+	}
+	cutoff := time.Now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.timers == nil { // closed
+		return
+	}
+	var t *time.Timer
+	t = time.AfterFunc(drain, func() {
+		s.mu.Lock()
+		delete(s.timers, t)
+		s.mu.Unlock()
+		snap := s.snap.Load()
+		back := map[*Upstream]bool{}
+		for _, p := range snap.Pools {
+			for _, u := range p.upstreams {
+				back[u] = true
+			}
+		}
+		for _, u := range gone {
+			if !back[u] {
+				u.CloseIdle() // the ones in flight at removal have finished by now
+			}
+		}
+		for i := range s.upgrades {
+			s.upgrades[i].closeIf(cutoff, func(u *Upstream) bool { return slices.Contains(gone, u) && !back[u] })
 		}
 	})
 	s.timers[t] = struct{}{}

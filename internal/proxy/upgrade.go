@@ -17,6 +17,7 @@ type connSet struct {
 type trackedConn struct {
 	io.ReadWriteCloser
 	set     *connSet
+	up      *Upstream // where it goes, so that removing one upstream can drain its own
 	started time.Time
 	once    sync.Once
 }
@@ -26,8 +27,8 @@ func (c *trackedConn) Close() error {
 	return c.ReadWriteCloser.Close()
 }
 
-func (s *connSet) add(rwc io.ReadWriteCloser) *trackedConn {
-	c := &trackedConn{ReadWriteCloser: rwc, set: s, started: time.Now()}
+func (s *connSet) add(rwc io.ReadWriteCloser, up *Upstream) *trackedConn {
+	c := &trackedConn{ReadWriteCloser: rwc, set: s, up: up, started: time.Now()}
 	s.mu.Lock()
 	if s.conns == nil {
 		s.conns = map[*trackedConn]struct{}{}
@@ -51,10 +52,16 @@ func (s *connSet) len() int {
 
 // closeBefore closes the connections opened before cutoff.
 func (s *connSet) closeBefore(cutoff time.Time) {
+	s.closeIf(cutoff, func(*Upstream) bool { return true })
+}
+
+// closeIf closes the connections opened before cutoff to an upstream for
+// which which reports true.
+func (s *connSet) closeIf(cutoff time.Time, which func(*Upstream) bool) {
 	s.mu.Lock()
 	var victims []*trackedConn
 	for c := range s.conns {
-		if c.started.Before(cutoff) {
+		if c.started.Before(cutoff) && which(c.up) {
 			victims = append(victims, c)
 		}
 	}

@@ -48,6 +48,17 @@ type Record struct {
 	// Forced is true when the flip skipped the health gate; false means it
 	// passed the gate (or there was none to pass).
 	Forced bool `json:"forced,omitempty"`
+	// Pools holds the runtime-owned pools, by colour name ("blue",
+	// "green"): upstreams set through the control API, which win over
+	// config.toml's for that colour until handed back. nil or a missing
+	// colour: the colour's pool comes from config.toml. An empty list is
+	// a runtime-owned empty pool. Files without it (older switchd) read
+	// as nil.
+	Pools map[string][]string `json:"pools,omitempty"`
+	// PoolsVersion counts changes of the runtime-owned pools, so that two
+	// deploys racing for the idle pool can tell (expect_pools_version);
+	// zero means none yet.
+	PoolsVersion uint64 `json:"pools_version,omitempty"`
 }
 
 // File is the whole state.json.
@@ -68,14 +79,16 @@ type File struct {
 // left raw so that a bad value can be reported with the service and field
 // it belongs to; encoding/json alone would report neither.
 type recordJSON struct {
-	Active     string          `json:"active"`
-	Previous   string          `json:"previous"`
-	Generation uint64          `json:"generation"`
-	ChangedAt  json.RawMessage `json:"changed_at"`
-	ChangedBy  string          `json:"changed_by"`
-	Reason     string          `json:"reason"`
-	Detail     string          `json:"detail"`
-	Forced     bool            `json:"forced"`
+	Active       string              `json:"active"`
+	Previous     string              `json:"previous"`
+	Generation   uint64              `json:"generation"`
+	ChangedAt    json.RawMessage     `json:"changed_at"`
+	ChangedBy    string              `json:"changed_by"`
+	Reason       string              `json:"reason"`
+	Detail       string              `json:"detail"`
+	Forced       bool                `json:"forced"`
+	Pools        map[string][]string `json:"pools"`
+	PoolsVersion uint64              `json:"pools_version"`
 }
 
 // Decode parses and validates the contents of a state.json. An accepted File
@@ -133,11 +146,13 @@ func decodeRecord(raw json.RawMessage) (Record, error) {
 		return Record{}, jsonError(err)
 	}
 	r := Record{
-		Generation: rj.Generation,
-		ChangedBy:  rj.ChangedBy,
-		Reason:     rj.Reason,
-		Detail:     rj.Detail,
-		Forced:     rj.Forced,
+		Generation:   rj.Generation,
+		ChangedBy:    rj.ChangedBy,
+		Reason:       rj.Reason,
+		Detail:       rj.Detail,
+		Forced:       rj.Forced,
+		Pools:        rj.Pools,
+		PoolsVersion: rj.PoolsVersion,
 	}
 	var err error
 	if rj.Active == "" {
@@ -219,6 +234,33 @@ func (r Record) check() error {
 	case r.ChangedAt.Year() < 0 || r.ChangedAt.Year() > 9999:
 		// JSON (RFC 3339) has four-digit years; say so before encoding/json does.
 		return fmt.Errorf("changed_at year %d is outside 0-9999", r.ChangedAt.Year())
+	case r.PoolsVersion > MaxGeneration:
+		return fmt.Errorf("pools_version %d is above 2^53 (%d)", r.PoolsVersion, uint64(MaxGeneration))
+	}
+	return r.checkPools()
+}
+
+// checkPools refuses runtime pools that config.toml would refuse: a key
+// that is no colour, a bad address, an address in two places.
+func (r Record) checkPools() error {
+	seen := map[string]string{}
+	for _, c := range slices.Sorted(maps.Keys(r.Pools)) {
+		if _, err := config.ParseColor(c); err != nil {
+			return fmt.Errorf("pools: %q is not a colour", c)
+		}
+		for _, u := range r.Pools[c] {
+			canon, err := config.CanonicalUpstream(u)
+			if err != nil {
+				return fmt.Errorf("pools.%s: %w", c, err)
+			}
+			if canon != u {
+				return fmt.Errorf("pools.%s: upstream %q is not written as %q", c, u, canon)
+			}
+			if other, dup := seen[u]; dup {
+				return fmt.Errorf("pools.%s: duplicate upstream %q (also in %s)", c, u, other)
+			}
+			seen[u] = c
+		}
 	}
 	return nil
 }

@@ -1,6 +1,7 @@
 package state
 
 import (
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -60,7 +61,7 @@ func equalFile(t *testing.T, got, want File) {
 			t.Errorf("service %q: ChangedAt = %v, want %v", name, g.ChangedAt, w.ChangedAt)
 		}
 		g.ChangedAt, w.ChangedAt = time.Time{}, time.Time{}
-		if g != w {
+		if !reflect.DeepEqual(g, w) {
 			t.Errorf("service %q:\n got %+v\nwant %+v", name, g, w)
 		}
 	}

@@ -1,6 +1,8 @@
 package switchboard
 
 import (
+	"fmt"
+	"slices"
 	"time"
 
 	"go.uber.org/zap"
@@ -23,7 +25,14 @@ func (b *Board) Check(cfg *config.Config) error {
 // records returns the state each service of cfg would run with: state.json's
 // record, or a fresh one on initial. b.mu must be held (or b not shared yet).
 func (b *Board) records(cfg *config.Config) (map[string]state.Record, error) {
-	err := cfg.CheckActive(func(name string) (config.Color, bool) {
+	// Checked as routed: a runtime-owned active pool stands in for an
+	// empty one in the file.
+	routed := *cfg
+	routed.Services = make([]config.Service, len(cfg.Services))
+	for i, sc := range cfg.Services {
+		routed.Services[i] = effective(sc, b.file.Services[sc.Name])
+	}
+	err := routed.CheckActive(func(name string) (config.Color, bool) {
 		rec, ok := b.file.Services[name]
 		return rec.Active, ok
 	})
@@ -47,17 +56,36 @@ func (b *Board) records(cfg *config.Config) (map[string]state.Record, error) {
 // their state.json colour or initial, removed services stop being routed
 // (their state stays in state.json should they come back). Either all of
 // cfg applies or nothing does.
-func (b *Board) Apply(cfg *config.Config) error {
+//
+// A runtime-owned pool (set through the API) wins over config.toml: Apply
+// returns one Override for each whose file pool changed, so that the
+// caller can say the file's change did not take effect.
+//
+// The health monitor is synced from the result (Targets.Sync) before
+// anything is routed, and put back when something later fails.
+func (b *Board) Apply(cfg *config.Config) ([]Override, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	recs, err := b.records(cfg)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	snaps := make(map[string]*proxy.Snapshot, len(cfg.Services))
+	var specs []config.Service
+	var overrides []Override
 	for _, sc := range cfg.Services {
-		if snaps[sc.Name], err = b.snapshot(sc, recs[sc.Name]); err != nil {
-			return err
+		specs = append(specs, effective(sc, recs[sc.Name]))
+		overrides = append(overrides, b.overrides(sc, recs[sc.Name])...)
+	}
+	before := b.routed()
+	if err := b.syncTargets(specs); err != nil {
+		return nil, err
+	}
+	undo := func() { _ = b.syncTargets(before) } // back to what is routed
+	snaps := make(map[string]*proxy.Snapshot, len(cfg.Services))
+	for i, sc := range cfg.Services {
+		if snaps[sc.Name], err = b.snapshot(specs[i], recs[sc.Name]); err != nil {
+			undo()
+			return nil, err
 		}
 	}
 
@@ -75,7 +103,8 @@ func (b *Board) Apply(cfg *config.Config) error {
 	}
 	if added {
 		if err := b.save(file); err != nil {
-			return err
+			undo()
+			return nil, err
 		}
 		b.file = file
 	}
@@ -104,7 +133,11 @@ func (b *Board) Apply(cfg *config.Config) error {
 		routes = append(routes, proxy.Route{Hosts: sc.Hosts, Service: e.svc})
 	}
 	b.router.Set(routes)
-	b.publishLive()
+	b.publish()
+	for _, o := range overrides {
+		b.log.Warn("config.toml changes a runtime-owned pool; the pool set through the API stays (DELETE it to hand it back)",
+			zap.String("service", o.Service), zap.Stringer("color", o.Color), zap.Strings("config", o.Config), zap.Strings("kept", o.Kept))
+	}
 	for _, name := range fresh {
 		b.announce(name) // the guard and metrics learn of it as at start-up
 	}
@@ -115,7 +148,38 @@ func (b *Board) Apply(cfg *config.Config) error {
 		}
 	}
 	b.pruneUpstreams()
-	return nil
+	return overrides, nil
+}
+
+// Override is a pool that config.toml changed but the API owns: the
+// change is not applied.
+type Override struct {
+	Service string
+	Color   config.Color
+	// Config is what the file now says; Kept is what stays routed.
+	Config, Kept []string
+}
+
+// String describes o for a reload's result.
+func (o Override) String() string {
+	return fmt.Sprintf("service %q: %s pool is set through the API; config.toml's change to it is not applied", o.Service, o.Color)
+}
+
+// overrides lists the runtime-owned pools of sc whose config.toml pool
+// differs from the one the board last applied. b.mu must be held.
+func (b *Board) overrides(sc config.Service, rec state.Record) []Override {
+	e := b.services[sc.Name]
+	if e == nil {
+		return nil
+	}
+	var out []Override
+	for _, c := range config.Colors {
+		kept, owned := rec.Pools[c.String()]
+		if owned && !slices.Equal(e.cfg.Pool(c).Upstreams, sc.Pool(c).Upstreams) {
+			out = append(out, Override{Service: sc.Name, Color: c, Config: slices.Clone(sc.Pool(c).Upstreams), Kept: slices.Clone(kept)})
+		}
+	}
+	return out
 }
 
 // pruneUpstreams forgets upstreams no pool uses any more and closes their

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"reflect"
 	"sync"
 	"testing"
 
@@ -30,11 +31,11 @@ func TestApplyKeepsActiveColour(t *testing.T) {
 	sc := service("app", append([]string{blueAddrs[0]}, "127.0.0.1:13"), greenAddrs)
 	sc.Initial = config.Blue // initial is ignored for a service with state
 	sc.Hosts = []string{"app.example.com"}
-	if err := f.board.Apply(&config.Config{Services: []config.Service{sc}}); err != nil {
+	if _, err := f.board.Apply(&config.Config{Services: []config.Service{sc}}); err != nil {
 		t.Fatal(err)
 	}
 	v1 := f.view(t, "app")
-	if v1.Record != v0.Record {
+	if !reflect.DeepEqual(v1.Record, v0.Record) {
 		t.Errorf("reload changed the record: %+v -> %+v", v0.Record, v1.Record)
 	}
 	snap := v1.Service.Snapshot()
@@ -81,17 +82,17 @@ func TestApplyRefusesEmptyActive(t *testing.T) {
 	if err := f.board.Check(cfg); err == nil || err.Error() != want {
 		t.Errorf("Check: %v\nwant %s", err, want)
 	}
-	if err := f.board.Apply(cfg); err == nil || err.Error() != want {
+	if _, err := f.board.Apply(cfg); err == nil || err.Error() != want {
 		t.Errorf("Apply: %v\nwant %s", err, want)
 	}
 	v1 := f.view(t, "app")
-	if v1.Service.Snapshot() != snap || len(v1.Config.Green.Upstreams) != 2 || v1.Record != v0.Record {
+	if v1.Service.Snapshot() != snap || len(v1.Config.Green.Upstreams) != 2 || !reflect.DeepEqual(v1.Record, v0.Record) {
 		t.Error("a refused reload changed something")
 	}
 	f.unchanged(t, data, fi)
 
 	// The idle colour may lose its upstreams.
-	if err := f.board.Apply(&config.Config{Services: []config.Service{service("app", nil, greenAddrs)}}); err != nil {
+	if _, err := f.board.Apply(&config.Config{Services: []config.Service{service("app", nil, greenAddrs)}}); err != nil {
 		t.Errorf("emptying the idle colour: %v", err)
 	}
 	_, err := f.board.Flip("app", Request{Force: true})
@@ -109,7 +110,7 @@ func TestApplyAddsAndRemovesServices(t *testing.T) {
 	api := hosted(service("api", apiUps, []string{"127.0.0.1:71"}), "api.example.com")
 
 	// Added: starts on initial, persisted at once, routed.
-	if err := f.board.Apply(&config.Config{Services: []config.Service{app, api}}); err != nil {
+	if _, err := f.board.Apply(&config.Config{Services: []config.Service{app, api}}); err != nil {
 		t.Fatal(err)
 	}
 	if got := fmt.Sprint(f.board.Names()); got != "[app api]" {
@@ -131,7 +132,7 @@ func TestApplyAddsAndRemovesServices(t *testing.T) {
 	}
 
 	// Removed: no longer routed or changeable; its state stays.
-	if err := f.board.Apply(&config.Config{Services: []config.Service{app}}); err != nil {
+	if _, err := f.board.Apply(&config.Config{Services: []config.Service{app}}); err != nil {
 		t.Fatal(err)
 	}
 	if _, ok := f.board.View("api"); ok {
@@ -150,7 +151,7 @@ func TestApplyAddsAndRemovesServices(t *testing.T) {
 	}
 
 	// Back again: on its state.json colour, not initial.
-	if err := f.board.Apply(&config.Config{Services: []config.Service{app, api}}); err != nil {
+	if _, err := f.board.Apply(&config.Config{Services: []config.Service{app, api}}); err != nil {
 		t.Fatal(err)
 	}
 	v := f.view(t, "api")
@@ -170,7 +171,7 @@ func TestApplyAllOrNothing(t *testing.T) {
 	app := service("app", append(append([]string(nil), blueAddrs...), "127.0.0.1:13"), greenAddrs)
 	bad := hosted(service("bad", []string{"127.0.0.1:81"}, nil), "bad.example.com")
 	bad.UpstreamTLS.CAFile = filepath.Join(t.TempDir(), "missing.pem")
-	if err := f.board.Apply(&config.Config{Services: []config.Service{app, bad}}); err == nil {
+	if _, err := f.board.Apply(&config.Config{Services: []config.Service{app, bad}}); err == nil {
 		t.Fatal("Apply with a missing CA file succeeded")
 	}
 	if _, ok := f.board.View("bad"); ok {
@@ -191,7 +192,7 @@ func TestApplyPersistFailure(t *testing.T) {
 	tg.Up("app", blueAddrs...)
 	f := newFixtureIn(t, dir, tg, service("app", blueAddrs, greenAddrs))
 	repair := breakDir(t, dir)
-	err := f.board.Apply(&config.Config{Services: []config.Service{
+	_, err := f.board.Apply(&config.Config{Services: []config.Service{
 		service("app", blueAddrs, greenAddrs), hosted(service("api", []string{"127.0.0.1:61"}, nil), "api.example.com"),
 	}})
 	repair()
@@ -234,7 +235,7 @@ func TestApplyRacesFlips(t *testing.T) {
 	go func() {
 		defer wg.Done()
 		for range 20 {
-			if err := f.board.Apply(cfg); err != nil && !errors.Is(err, ErrPersist) {
+			if _, err := f.board.Apply(cfg); err != nil && !errors.Is(err, ErrPersist) {
 				t.Error(err)
 				return
 			}
@@ -246,7 +247,7 @@ func TestApplyRacesFlips(t *testing.T) {
 	if v.Record.Generation != uint64(flips) || v.Service.Snapshot().Generation != uint64(flips) || v.Service.Snapshot().Active != v.Record.Active {
 		t.Errorf("after %d flips: record %+v, snapshot %v/%d", flips, v.Record, v.Service.Snapshot().Active, v.Service.Snapshot().Generation)
 	}
-	if rec := f.saved(t).Services["app"]; rec != v.Record {
+	if rec := f.saved(t).Services["app"]; !reflect.DeepEqual(rec, v.Record) {
 		t.Errorf("state.json %+v, memory %+v", rec, v.Record)
 	}
 }
@@ -258,14 +259,14 @@ func TestApplyNewUpstreamTLSGetsNewTransport(t *testing.T) {
 	f := newFixture(t)
 	before := f.board.services["app"].svc.Snapshot().Pool(config.Blue).Upstreams()[0]
 	cfg := &config.Config{Services: []config.Service{service("app", blueAddrs, greenAddrs)}}
-	if err := f.board.Apply(cfg); err != nil {
+	if _, err := f.board.Apply(cfg); err != nil {
 		t.Fatal(err)
 	}
 	if got := f.board.services["app"].svc.Snapshot().Pool(config.Blue).Upstreams()[0]; got != before {
 		t.Fatal("an unchanged reload replaced the upstream")
 	}
 	cfg.Services[0].UpstreamTLS.InsecureSkipVerify = true
-	if err := f.board.Apply(cfg); err != nil {
+	if _, err := f.board.Apply(cfg); err != nil {
 		t.Fatal(err)
 	}
 	after := f.board.services["app"].svc.Snapshot().Pool(config.Blue).Upstreams()[0]

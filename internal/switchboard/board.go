@@ -2,7 +2,9 @@ package switchboard
 
 import (
 	"fmt"
+	"maps"
 	"net/http"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -16,10 +18,17 @@ import (
 	"github.com/switchd/switchd/internal/tlsx"
 )
 
-// Targets hands out the live health of upstreams (the health monitor).
+// Targets is the health monitor as the board drives it: the board says
+// which upstreams exist (Sync, with every service as routed, runtime pools
+// included) and hands out their live health (Target). Health follows the
+// board, never config.toml directly, so that a reload, a deploy and a
+// store's update all change the probed set through the board.
 type Targets interface {
 	// Target returns the health of one upstream; nil when it is not probed.
 	Target(service, address string) *health.Target
+	// Sync makes the probed upstreams exactly those of svcs; an error
+	// changes nothing.
+	Sync(svcs []config.Service) error
 }
 
 // Store saves the whole state file durably.
@@ -32,6 +41,12 @@ type Store interface {
 // must not call back into the board.
 type Listener interface {
 	Changed(Change)
+}
+
+// PoolListener hears every change of a pool. PoolChanged runs under the
+// board's lock: it must be quick and must not call back into the board.
+type PoolListener interface {
+	PoolChanged(PoolChange)
 }
 
 // Change is one change of a service's active colour (or, with Startup, the
@@ -71,6 +86,9 @@ type Options struct {
 	Observer func(service string) proxy.Observer
 	// Logger gets one line per change. Nil: no logs.
 	Logger *zap.Logger
+	// Pools hears of every pool change made through the board (API, a
+	// deploy), after it was persisted and published; nil: nobody.
+	Pools PoolListener
 	// Persistence hears of failed writes of state.json and of the first
 	// write that succeeds after them. Nil: nobody.
 	Persistence Persistence
@@ -82,10 +100,9 @@ type Board struct {
 	log    *zap.Logger
 	router *proxy.Router
 
-	// live maps names to services for readers that should not wait for mu:
-	// the guard polls pool health every tick, and a flip holds mu through
-	// an fsync.
-	live atomic.Pointer[map[string]*proxy.Service]
+	// read is what readers see (view.go); they never take mu, which a
+	// flip holds through an fsync.
+	read atomic.Pointer[readModel]
 
 	mu        sync.Mutex
 	file      state.File // as persisted
@@ -96,6 +113,10 @@ type Board struct {
 	// unsaved names the services whose record in file is not yet in
 	// state.json: automatic reverts made while it could not be written.
 	unsaved map[string]bool
+	// pending holds upstreams being health-checked before they may join
+	// an active pool (pools.go): service → address → colour. They are
+	// probed, not routed.
+	pending map[string]map[string]config.Color
 }
 
 type entry struct {
@@ -115,6 +136,7 @@ func New(cfg *config.Config, o Options) (*Board, error) {
 		services:  map[string]*entry{},
 		upstreams: map[string]*proxy.Upstream{},
 		unsaved:   map[string]bool{},
+		pending:   map[string]map[string]config.Color{},
 	}
 	for name, rec := range o.State.Services {
 		b.file.Services[name] = rec
@@ -124,6 +146,13 @@ func New(cfg *config.Config, o Options) (*Board, error) {
 		return nil, err
 	}
 	missing := false
+	var specs []config.Service
+	for _, sc := range cfg.Services {
+		specs = append(specs, effective(sc, recs[sc.Name]))
+	}
+	if err := b.syncTargets(specs); err != nil {
+		return nil, err
+	}
 	var routes []proxy.Route
 	for _, sc := range cfg.Services {
 		rec := recs[sc.Name]
@@ -131,7 +160,7 @@ func New(cfg *config.Config, o Options) (*Board, error) {
 			missing = true
 			b.file.Services[sc.Name] = rec
 		}
-		snap, err := b.snapshot(sc, rec)
+		snap, err := b.snapshot(effective(sc, rec), rec)
 		if err != nil {
 			return nil, err
 		}
@@ -152,21 +181,46 @@ func New(cfg *config.Config, o Options) (*Board, error) {
 		}
 	}
 	b.router.Set(routes)
-	b.publishLive()
+	b.publish()
 	return b, nil
 }
 
-// publishLive refreshes the lock-free name → service map. b.mu must be held.
-func (b *Board) publishLive() {
-	m := make(map[string]*proxy.Service, len(b.services))
-	for name, e := range b.services {
-		m[name] = e.svc
+// syncTargets tells the health monitor which upstreams exist: those of
+// specs (services as routed) and the pending ones. b.mu must be held (or b
+// not shared yet).
+func (b *Board) syncTargets(specs []config.Service) error {
+	if b.opts.Targets == nil {
+		return nil
 	}
-	b.live.Store(&m)
+	out := make([]config.Service, len(specs))
+	for i, sc := range specs {
+		for _, c := range config.Colors {
+			sc.Pool(c).Upstreams = slices.Clone(sc.Pool(c).Upstreams)
+		}
+		for _, addr := range slices.Sorted(maps.Keys(b.pending[sc.Name])) {
+			p := sc.Pool(b.pending[sc.Name][addr])
+			if !slices.Contains(sc.Blue.Upstreams, addr) && !slices.Contains(sc.Green.Upstreams, addr) {
+				p.Upstreams = append(p.Upstreams, addr)
+			}
+		}
+		out[i] = sc
+	}
+	return b.opts.Targets.Sync(out)
 }
 
-// snapshot builds the routing state of sc with the colour of rec, reusing
-// the upstreams (connections, health) the board already has.
+// routed returns every service as routed now, in config order. b.mu must
+// be held.
+func (b *Board) routed() []config.Service {
+	out := make([]config.Service, 0, len(b.order))
+	for _, name := range b.order {
+		out = append(out, effective(b.services[name].cfg, b.file.Services[name]))
+	}
+	return out
+}
+
+// snapshot builds the routing state of sc (as routed: effective) with the
+// colour of rec, reusing the upstreams (connections, health) the board
+// already has.
 func (b *Board) snapshot(sc config.Service, rec state.Record) (*proxy.Snapshot, error) {
 	tlsConf, tlsKey, err := tlsx.UpstreamConfig(sc.UpstreamTLS)
 	if err != nil {
@@ -244,45 +298,6 @@ func (b *Board) tell(c Change) {
 	for _, l := range b.listeners {
 		l.Changed(c)
 	}
-}
-
-// View is a read-only copy of one service's configuration and state.
-type View struct {
-	Config  config.Service
-	Record  state.Record
-	Service *proxy.Service
-	// Persisted is false while Record is held in memory only: an automatic
-	// revert made while state.json could not be written (the board keeps
-	// trying, see RetryPersist).
-	Persisted bool
-}
-
-// View returns the service called name.
-func (b *Board) View(name string) (View, bool) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	e, ok := b.services[name]
-	if !ok {
-		return View{}, false
-	}
-	return View{Config: e.cfg, Record: b.file.Services[name], Service: e.svc, Persisted: !b.unsaved[name]}, true
-}
-
-// Names returns the configured services in config order.
-func (b *Board) Names() []string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return append([]string(nil), b.order...)
-}
-
-// Counts returns the Up, known-Down and total upstreams of one colour.
-// It takes no lock, so the guard may call it while holding its own.
-func (b *Board) Counts(service string, c config.Color) (up, down, total int) {
-	svc := (*b.live.Load())[service]
-	if svc == nil || !c.Valid() {
-		return 0, 0, 0
-	}
-	return svc.Snapshot().Pool(c).Counts()
 }
 
 // Close stops drain timers and closes upstream connections.

@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -45,7 +46,7 @@ func TestFlipPersistsPublishesAndTells(t *testing.T) {
 		t.Errorf("changed_at = %v, want %v", rec.ChangedAt, c.At)
 	}
 	rec.ChangedAt = time.Time{}
-	if rec != wantRec {
+	if !reflect.DeepEqual(rec, wantRec) {
 		t.Errorf("state.json:\n got %+v\nwant %+v", rec, wantRec)
 	}
 
@@ -125,7 +126,7 @@ func TestConflictChangesNothing(t *testing.T) {
 
 			f.unchanged(t, data, fi)
 			v1 := f.view(t, "app")
-			if v1.Record != v0.Record {
+			if !reflect.DeepEqual(v1.Record, v0.Record) {
 				t.Errorf("record changed: %+v -> %+v", v0.Record, v1.Record)
 			}
 			if v1.Service.Snapshot() != snap {
@@ -170,7 +171,7 @@ func TestActivateSameColourChangesNothing(t *testing.T) {
 		t.Errorf("change %+v, want the recorded actor, detail and reason", c)
 	}
 	f.unchanged(t, data, fi)
-	if v1 := f.view(t, "app"); v1.Record != v0.Record || v1.Service.Snapshot() != snap {
+	if v1 := f.view(t, "app"); !reflect.DeepEqual(v1.Record, v0.Record) || v1.Service.Snapshot() != snap {
 		t.Error("state or snapshot changed")
 	}
 	if n := len(f.rec.all()); n != 1 {
@@ -368,7 +369,7 @@ func TestPersistFailure(t *testing.T) {
 		t.Errorf("message %q", err)
 	}
 	v1 := f.view(t, "app")
-	if v1.Record != v0.Record {
+	if !reflect.DeepEqual(v1.Record, v0.Record) {
 		t.Errorf("in-memory state changed: %+v -> %+v", v0.Record, v1.Record)
 	}
 	if v1.Service.Snapshot() != snap || snap.Active != config.Blue {
@@ -423,7 +424,7 @@ func TestNewStateWinsOverInitial(t *testing.T) {
 	f.unchanged(t, data, fi)
 
 	v := f.view(t, "app")
-	if v.Record != rec {
+	if !reflect.DeepEqual(v.Record, rec) {
 		t.Errorf("record %+v, want the state's %+v", v.Record, rec)
 	}
 	if s := v.Service.Snapshot(); s.Active != config.Green || s.Generation != 7 {
@@ -438,7 +439,7 @@ func TestNewStateWinsOverInitial(t *testing.T) {
 		t.Errorf("change %+v", c)
 	}
 	file := f.saved(t)
-	if file.Services["gone"] != other {
+	if !reflect.DeepEqual(file.Services["gone"], other) {
 		t.Errorf("record of an unconfigured service lost: %+v", file.Services["gone"])
 	}
 }
@@ -453,7 +454,7 @@ func TestNewWritesInitialState(t *testing.T) {
 	if rec.Active != config.Blue || rec.Previous != config.NoColor || rec.Generation != 0 || rec.Reason != "initial" || rec.ChangedBy != "config" {
 		t.Errorf("initial record %+v", rec)
 	}
-	if v := f.view(t, "app"); v.Record != rec {
+	if v := f.view(t, "app"); !reflect.DeepEqual(v.Record, rec) {
 		t.Errorf("in memory %+v, on disk %+v", v.Record, rec)
 	}
 

@@ -19,6 +19,9 @@ type Request struct {
 	Expect config.Color
 	// ExpectGeneration refuses the change unless the generation is this; nil: any.
 	ExpectGeneration *uint64
+	// ExpectPoolsVersion refuses the change unless the runtime pools are
+	// at this version (a deploy flips only to the pool it set); nil: any.
+	ExpectPoolsVersion *uint64
 	// Force skips the health gate (an empty pool is still refused).
 	Force bool
 	// Actor is who asks (token name, "api", "guard").
@@ -73,8 +76,8 @@ func (b *Board) change(name string, r Request, reason Reason, inMemory bool, tar
 	if r.Expect.Valid() && r.Expect != cur.Active {
 		return Change{}, refuse(ErrConflict, fmt.Sprintf("%s: expected %s active, but %s is (generation %d)", name, r.Expect, cur.Active, cur.Generation))
 	}
-	if r.ExpectGeneration != nil && *r.ExpectGeneration != cur.Generation {
-		return Change{}, refuse(ErrConflict, fmt.Sprintf("%s: expected generation %d, but it is %d", name, *r.ExpectGeneration, cur.Generation))
+	if err := expectations(name, cur, r); err != nil {
+		return Change{}, err
 	}
 	to, err := target(cur)
 	if err != nil {
@@ -95,10 +98,10 @@ func (b *Board) change(name string, r Request, reason Reason, inMemory bool, tar
 		return Change{}, err
 	}
 	now := time.Now().UTC()
-	next := state.Record{
-		Active: to, Previous: cur.Active, Generation: cur.Generation + 1,
-		ChangedAt: now, ChangedBy: r.Actor, Reason: string(reason), Detail: r.Detail, Forced: r.Force,
-	}
+	// From cur, so that the runtime pools stay.
+	next := cur
+	next.Active, next.Previous, next.Generation = to, cur.Active, cur.Generation+1
+	next.ChangedAt, next.ChangedBy, next.Reason, next.Detail, next.Forced = now, r.Actor, string(reason), r.Detail, r.Force
 	file := state.File{Version: 1, Services: make(map[string]state.Record, len(b.file.Services))}
 	for k, v := range b.file.Services {
 		file.Services[k] = v
@@ -120,12 +123,25 @@ func (b *Board) change(name string, r Request, reason Reason, inMemory bool, tar
 	b.file = file
 	e.svc.Publish(snap.With(to, next.Generation))
 	e.svc.Retire(cur.Active, snap.DrainTimeout)
+	b.publish()
 
 	c := Change{Service: name, From: cur.Active, To: to, Generation: next.Generation, Reason: reason,
 		Actor: r.Actor, Detail: r.Detail, Forced: r.Force, At: now, Changed: true, Unsaved: unsaved}
 	b.logChange(c)
 	b.tell(c)
 	return c, nil
+}
+
+// expectations refuses r when its expected generation or pools version is
+// not cur's (409 conflict).
+func expectations(name string, cur state.Record, r Request) error {
+	if r.ExpectGeneration != nil && *r.ExpectGeneration != cur.Generation {
+		return refuse(ErrConflict, fmt.Sprintf("%s: expected generation %d, but it is %d", name, *r.ExpectGeneration, cur.Generation))
+	}
+	if r.ExpectPoolsVersion != nil && *r.ExpectPoolsVersion != cur.PoolsVersion {
+		return refuse(ErrConflict, fmt.Sprintf("%s: expected pools version %d, but it is %d (another deploy changed a pool)", name, *r.ExpectPoolsVersion, cur.PoolsVersion))
+	}
+	return nil
 }
 
 func (b *Board) logChange(c Change) {

@@ -2,6 +2,7 @@ package switchboard
 
 import (
 	"errors"
+	"reflect"
 	"sort"
 	"sync"
 	"testing"
@@ -74,7 +75,7 @@ func TestConcurrentFlipsCAS(t *testing.T) {
 	if s := v.Service.Snapshot(); s.Generation != n || s.Active != wantActive {
 		t.Errorf("snapshot generation %d active %v", s.Generation, s.Active)
 	}
-	if rec := f.saved(t).Services["app"]; rec != v.Record {
+	if rec := f.saved(t).Services["app"]; !reflect.DeepEqual(rec, v.Record) {
 		t.Errorf("state.json %+v, in memory %+v", rec, v.Record)
 	}
 	told := f.rec.all()

@@ -12,6 +12,9 @@ var (
 	ErrNoPrevious      = errors.New("no previous colour")
 	ErrPersist         = errors.New("state could not be saved")
 	ErrBadColor        = errors.New("not a colour")
+	// ErrBadPool is a pool change that config.toml would refuse too: a
+	// bad address, one listed twice, one already in the other colour.
+	ErrBadPool = errors.New("bad pool")
 )
 
 // Refusal is an error with a message for the operator; errors.Is matches

@@ -78,16 +78,9 @@ func (b *Board) RetryPersist(ctx context.Context, every time.Duration, may func(
 			if err := b.save(b.file); err != nil {
 				b.log.Debug("state still not saved", zap.Error(err))
 			}
+			b.publish()
 		}
 		b.mu.Unlock()
 		release()
 	}
-}
-
-// Persisted reports whether state.json holds every service's current state;
-// false while a change is held in memory only.
-func (b *Board) Persisted() bool {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return len(b.unsaved) == 0
 }

@@ -11,8 +11,9 @@ import (
 // Targets hands out health targets that tests set by hand (rise = fall = 1:
 // one Record decides). It implements switchboard.Targets.
 type Targets struct {
-	mu sync.Mutex
-	m  map[string]*health.Target
+	mu     sync.Mutex
+	m      map[string]*health.Target
+	synced []config.Service
 }
 
 // NewTargets returns an empty set; every target starts Unknown.
@@ -27,6 +28,22 @@ func (f *Targets) Target(service, address string) *health.Target {
 		f.m[k] = health.NewTarget(service, address, config.NoColor, 1, 1, nil)
 	}
 	return f.m[k]
+}
+
+// Sync records which upstreams the board says exist (Synced); it creates
+// nothing, as Target creates on demand.
+func (f *Targets) Sync(svcs []config.Service) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.synced = append([]config.Service(nil), svcs...)
+	return nil
+}
+
+// Synced returns what the last Sync was given.
+func (f *Targets) Synced() []config.Service {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.synced
 }
 
 // Up marks the upstreams Up.
