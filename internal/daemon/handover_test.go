@@ -336,7 +336,7 @@ func TestUpgradeWaitsForFirstHealthRound(t *testing.T) {
 	slow := func(name string) *httptest.Server {
 		s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if r.URL.Path == "/healthz" {
-				time.Sleep(120 * time.Millisecond) // within the 200ms check timeout
+				time.Sleep(120 * time.Millisecond) // well within the check timeout
 			}
 			_, _ = io.WriteString(w, name)
 		}))
@@ -345,7 +345,11 @@ func TestUpgradeWaitsForFirstHealthRound(t *testing.T) {
 	}
 	blue, green := slow("blue"), slow("green")
 	dir := t.TempDir()
-	sd := newSystemd(t, writeConfig(t, dir, fmt.Sprintf(baseConfig, filepath.Join(dir, "state"), addrOf(blue), addrOf(green))))
+	// Checks slow enough to be seen, with room under their timeout for a
+	// loaded machine: a check that times out would read as down.
+	text := fmt.Sprintf(baseConfig, filepath.Join(dir, "state"), addrOf(blue), addrOf(green))
+	text = strings.Replace(text, "interval = \"200ms\"\n  timeout = \"200ms\"", "interval = \"1s\"\n  timeout = \"900ms\"", 1)
+	sd := newSystemd(t, writeConfig(t, dir, text))
 	old := sd.start("-pid-file", sd.pidFile())
 	sd.waitServing(old.done)
 	next, failure := sd.upgrade(old)
