@@ -98,6 +98,7 @@ func New(o Options) *Server {
 	s := &Server{o: o, mux: http.NewServeMux(), audit: auditLogger(o.Logger), actions: map[string]string{},
 		limiter: newFailLimiter(failEvery, failBurst, maxSources), now: time.Now}
 	s.tokens.Store(o.Tokens)
+	s.route("/", "GET", RoleRead, "", s.page)
 	s.route("/healthz", "GET", RoleNone, "", s.healthz)
 	s.route("/v1/services", "GET", RoleRead, "", s.list)
 	s.route("/v1/services/{name}", "GET", RoleRead, "", s.get)
@@ -177,7 +178,13 @@ func (s *Server) SetTokens(t *Tokens) { s.tokens.Store(t) }
 func (s *Server) route(pattern, method string, need Role, action string, h http.HandlerFunc) {
 	s.actions[pattern] = action
 	s.routes = append(s.routes, Route{Method: method, Pattern: pattern, Role: need})
-	s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+	muxPattern := pattern
+	if pattern == "/" {
+		// The status page is "/" itself; a bare "/" would be every path
+		// the mux does not know, which must stay a JSON 404.
+		muxPattern = "/{$}"
+	}
+	s.mux.HandleFunc(muxPattern, func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != method && !(method == "GET" && r.Method == "HEAD") {
 			w.Header().Set("Allow", method)
 			writeError(w, http.StatusMethodNotAllowed, CodeMethod, fmt.Sprintf("%s needs %s, not %s", r.URL.Path, method, r.Method))
