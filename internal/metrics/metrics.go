@@ -46,6 +46,10 @@ type Metrics struct {
 	// ControlAuthFailures counts failed authentications at the control
 	// API by reason (AuthFailureReasons).
 	ControlAuthFailures *prometheus.CounterVec // reason
+	// Misdirected counts requests for a host that no service serves
+	// (answered 421): a DNS name or a load balancer pointing at switchd
+	// that the config does not know. No host label: clients choose it.
+	Misdirected prometheus.Counter
 }
 
 // The values of the reason label of control_auth_failures_total: no token,
@@ -109,6 +113,9 @@ func New(reg *prometheus.Registry, version string) *Metrics {
 	m.StatePersistFailures = prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "state_persist_failures_total",
 		Help: "Failed writes of state.json: refused changes, automatic reverts held in memory only, and each retry of those (every second)."})
 	reg.MustRegister(m.StatePersistFailures)
+	m.Misdirected = prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "misdirected_requests_total",
+		Help: "Requests for a host that no service serves, answered 421 Misdirected Request."})
+	reg.MustRegister(m.Misdirected)
 	m.BuildInfo.WithLabelValues(version, runtime.Version()).Set(1)
 	for _, r := range AuthFailureReasons {
 		m.ControlAuthFailures.WithLabelValues(r)

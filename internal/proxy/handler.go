@@ -29,6 +29,7 @@ type Handler struct {
 	accessLog atomic.Bool
 
 	bodyTimeout time.Duration
+	misdirected func()
 }
 
 // HandlerOptions configure a Handler.
@@ -45,6 +46,9 @@ type HandlerOptions struct {
 	// buffered before any upstream is dialled, so that a client trickling
 	// its body cannot hold a goroutine for ever. Zero means 30s.
 	BodyTimeout time.Duration
+	// Misdirected is called once per request for a host no service
+	// serves (answered 421); nil: not counted.
+	Misdirected func()
 }
 
 // NewHandler returns a handler over router.
@@ -55,7 +59,7 @@ func NewHandler(router *Router, o HandlerOptions) *Handler {
 	if o.BodyTimeout == 0 {
 		o.BodyTimeout = 30 * time.Second
 	}
-	h := &Handler{router: router, log: o.Logger, bodyTimeout: o.BodyTimeout}
+	h := &Handler{router: router, log: o.Logger, bodyTimeout: o.BodyTimeout, misdirected: o.Misdirected}
 	h.SetTrustedProxies(o.TrustedProxies)
 	h.accessLog.Store(o.AccessLog)
 	h.rp = &httputil.ReverseProxy{
@@ -104,6 +108,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	svc := h.router.Lookup(r.Host)
 	if svc == nil {
+		if h.misdirected != nil {
+			h.misdirected()
+		}
 		http.Error(w, "421 misdirected request: no service for this host", http.StatusMisdirectedRequest)
 		return
 	}
