@@ -194,7 +194,11 @@ func watchFlip(t *testing.T, ctx context.Context, console func() []string, ctl s
 	t.Helper()
 	const active = `document.querySelector('section[data-service="app"]').dataset.active`
 	const live = `document.getElementById("live").dataset.state`
-	if err := chromedp.Do(ctx, chromedp.Navigate(ctl+"/"), chromedp.WaitVisible(`section[data-service="app"]`)); err != nil {
+	// Bounded: a page without the section would otherwise wait for ever
+	// (the browser already runs, so the timeout ends only this wait).
+	lctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	if err := chromedp.Do(lctx, chromedp.Navigate(ctl+"/"), chromedp.WaitVisible(`section[data-service="app"]`)); err != nil {
 		t.Fatalf("loading the page: %v (console: %q)", err, console())
 	}
 	got, err := chromedp.Run(ctx, chromedp.Evaluate[string](active))
