@@ -2,6 +2,7 @@ package control
 
 import (
 	"context"
+	"encoding/base64"
 	"fmt"
 	"path/filepath"
 	"strings"
@@ -59,6 +60,9 @@ func TestAuditLines(t *testing.T) {
 		{"read ok", "GET", "/v1/services/app", "", as(viewer), 200, nil},
 		{"read 401", "GET", "/v1/services/app", "", nil, 401, want{"action": "read", "result": CodeUnauthorized}},
 		{"reload", "POST", "/v1/reload", "", as(deployer), 403, want{"actor": "deployer", "action": "reload", "result": CodeForbidden}},
+		// The status page's Basic credentials read, never change.
+		{"basic flip", "POST", "/v1/services/app/flip", "", []string{"Authorization", "Basic " + base64.StdEncoding.EncodeToString([]byte("browser:"+deployer))}, 403,
+			want{"actor": "deployer", "action": "flip", "result": CodeForbidden}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			n := logs.Len()

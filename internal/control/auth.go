@@ -195,11 +195,11 @@ func (s *Server) checkToken(w http.ResponseWriter, r *http.Request, toks *Tokens
 		writeError(w, http.StatusTooManyRequests, CodeTooManyRequests, "too many failed authentications from this address; try again later")
 		return Token{}, false
 	}
-	secret, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	if !ok || secret == "" {
+	secret, basic := requestSecret(r)
+	if secret == "" {
 		s.limiter.failed(src, now)
 		s.authFailed(metrics.AuthMissing)
-		w.Header().Set("WWW-Authenticate", `Bearer realm="switchd"`)
+		challenge(w, `Bearer realm="switchd"`)
 		writeError(w, http.StatusUnauthorized, CodeUnauthorized, "a token is needed: Authorization: Bearer <token>")
 		return Token{}, false
 	}
@@ -207,11 +207,43 @@ func (s *Server) checkToken(w http.ResponseWriter, r *http.Request, toks *Tokens
 	if !ok {
 		s.limiter.failed(src, now)
 		s.authFailed(metrics.AuthInvalid)
-		w.Header().Set("WWW-Authenticate", `Bearer realm="switchd", error="invalid_token"`)
+		challenge(w, `Bearer realm="switchd", error="invalid_token"`)
 		writeError(w, http.StatusUnauthorized, CodeUnauthorized, "unknown token")
 		return Token{}, false
 	}
+	if basic {
+		tok.Role = min(tok.Role, RoleRead)
+	}
 	return tok, true
+}
+
+// requestSecret is the token of r: a Bearer token, else the password of
+// HTTP Basic credentials (basic true), which is how a browser showing the
+// status page authenticates; "" when r has neither.
+//
+// A browser replays Basic credentials by itself on every request to this
+// origin, as it would a cookie, so a Basic identity is capped at the read
+// role: whatever a page could make a browser send, it cannot change a
+// colour with a token it borrowed this way (the edge rules refuse such
+// requests before this anyway). A form to type the token in would need a
+// POST without JSON, exactly what the edge rules refuse, and a token kept
+// by script in storage is open to any script that ever runs on the page.
+func requestSecret(r *http.Request) (secret string, basic bool) {
+	if s, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); ok {
+		return s, false
+	}
+	if _, pw, ok := r.BasicAuth(); ok {
+		return pw, true
+	}
+	return "", false
+}
+
+// challenge asks for a Bearer token, and for Basic credentials so that a
+// browser that opens the status page prompts for the token (as password;
+// the user name is not looked at).
+func challenge(w http.ResponseWriter, bearer string) {
+	w.Header().Set("WWW-Authenticate", bearer)
+	w.Header().Add("WWW-Authenticate", `Basic realm="switchd", charset="UTF-8"`)
 }
 
 func (s *Server) authFailed(reason string) {

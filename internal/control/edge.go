@@ -16,8 +16,10 @@ import (
 // DNS rebinding even read the answer. Such requests give themselves away:
 //   - Host is the attacker's name (DNS rebinding: evil.example resolves to
 //     127.0.0.1 after the page loaded), never an address of ours;
-//   - Origin is sent with every cross-origin POST and every fetch (RFC 6454
-//     §7, Fetch standard "append a request Origin header");
+//   - Origin is sent with every POST and every cross-origin fetch (RFC 6454
+//     §7, Fetch standard "append a request Origin header"), never with a
+//     same-origin GET: the status page's own refetches and EventSource
+//     carry none (TestStatusPageInBrowser);
 //   - Sec-Fetch-Site says "cross-site" or "same-site" (Fetch Metadata);
 //   - a body without a CORS preflight can only be text/plain, form-urlencoded
 //     or multipart: application/json always needs one, which we never grant.

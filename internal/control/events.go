@@ -162,3 +162,17 @@ func (b *Broker) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 }
+
+// Recent returns the last n events still in the ring, newest first.
+func (b *Broker) Recent(n int) []Event {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	n = min(n, len(b.ring))
+	out := make([]Event, 0, n)
+	for i := 0; i < n; i++ {
+		// The newest is just before start once the ring is full, else last.
+		j := (b.start + len(b.ring) - 1 - i) % len(b.ring)
+		out = append(out, b.ring[j])
+	}
+	return out
+}

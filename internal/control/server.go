@@ -102,6 +102,7 @@ func New(o Options) *Server {
 	s := &Server{o: o, mux: http.NewServeMux(), audit: auditLogger(o.Logger), actions: map[string]string{},
 		methods: map[string]map[string]methodRoute{}, limiter: newFailLimiter(failEvery, failBurst, maxSources), now: time.Now}
 	s.tokens.Store(o.Tokens)
+	s.route("/", "GET", RoleRead, "", s.page)
 	s.route("/healthz", "GET", RoleNone, "", s.healthz)
 	s.route("/v1/services", "GET", RoleRead, "", s.list)
 	s.route("/v1/services/{name}", "GET", RoleRead, "", s.get)
@@ -197,7 +198,13 @@ func (s *Server) route(pattern, method string, need Role, action string, h http.
 	if ms == nil {
 		ms = map[string]methodRoute{}
 		s.methods[pattern] = ms
-		s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) { s.dispatch(w, r, ms) })
+		muxPattern := pattern
+		if pattern == "/" {
+			// The status page is "/" itself; a bare "/" would be every
+			// path the mux does not know, which must stay a JSON 404.
+			muxPattern = "/{$}"
+		}
+		s.mux.HandleFunc(muxPattern, func(w http.ResponseWriter, r *http.Request) { s.dispatch(w, r, ms) })
 	}
 	ms[method] = methodRoute{need: need, action: action, h: h}
 }

@@ -274,6 +274,7 @@ func (d *daemon) start(ctx context.Context, o Options) error {
 	d.handler = proxy.NewHandler(d.board.Router(), proxy.HandlerOptions{
 		Logger: d.log.Named("proxy"), AccessLog: cfg.Log.AccessLog, TrustedProxies: cfg.Server.Trusted,
 		BodyTimeout: cfg.Server.BodyReadTimeout.D(),
+		Misdirected: d.metrics.Misdirected.Inc,
 	})
 	errLog := log.New(zapWriter{d.log.Named("http")}, "", 0)
 	controlTLS, err := d.controlTLS(cfg.Control)

@@ -47,6 +47,10 @@ type Metrics struct {
 	// TLSCertExpiry is the not-after of the certificate the https listener
 	// would serve for each configured host; 0 while there is none.
 	TLSCertExpiry *prometheus.GaugeVec // host
+	// Misdirected counts requests for a host that no service serves
+	// (answered 421): a DNS name or a load balancer pointing at switchd
+	// that the config does not know. No host label: clients choose it.
+	Misdirected prometheus.Counter
 }
 
 // The values of the reason label of control_auth_failures_total: no token,
@@ -113,6 +117,9 @@ func New(reg *prometheus.Registry, version string) *Metrics {
 	m.TLSCertExpiry = prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: ns, Name: "tls_cert_expiry_timestamp_seconds",
 		Help: "Unix time when the certificate served for a configured host expires; 0 while there is none (acme: not obtained yet)."}, []string{"host"})
 	reg.MustRegister(m.TLSCertExpiry)
+	m.Misdirected = prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "misdirected_requests_total",
+		Help: "Requests for a host that no service serves, answered 421 Misdirected Request."})
+	reg.MustRegister(m.Misdirected)
 	m.BuildInfo.WithLabelValues(version, runtime.Version()).Set(1)
 	for _, r := range AuthFailureReasons {
 		m.ControlAuthFailures.WithLabelValues(r)

@@ -28,6 +28,7 @@ type Handler struct {
 	accessLog atomic.Bool
 
 	bodyTimeout atomic.Int64 // time.Duration
+	misdirected func()
 }
 
 // HandlerOptions configure a Handler.
@@ -47,6 +48,9 @@ type HandlerOptions struct {
 	// upstream, may pause no longer than it between two reads. Past it the
 	// client gets 408. Zero means 30s.
 	BodyTimeout time.Duration
+	// Misdirected is called once per request for a host no service
+	// serves (answered 421); nil: not counted.
+	Misdirected func()
 }
 
 // NewHandler returns a handler over router.
@@ -54,7 +58,7 @@ func NewHandler(router *Router, o HandlerOptions) *Handler {
 	if o.Logger == nil {
 		o.Logger = zap.NewNop()
 	}
-	h := &Handler{router: router, log: o.Logger}
+	h := &Handler{router: router, log: o.Logger, misdirected: o.Misdirected}
 	h.SetBodyTimeout(o.BodyTimeout)
 	h.SetTrustedProxies(o.TrustedProxies)
 	h.accessLog.Store(o.AccessLog)
@@ -114,6 +118,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	svc := h.router.Lookup(r.Host)
 	if svc == nil {
+		if h.misdirected != nil {
+			h.misdirected()
+		}
 		http.Error(w, "421 misdirected request: no service for this host", http.StatusMisdirectedRequest)
 		return
 	}

@@ -150,7 +150,10 @@ func (b *Board) logChange(c Change) {
 		zap.String("detail", c.Detail), zap.Bool("forced", c.Forced)}
 	switch c.Reason {
 	case Guard, Failover:
-		b.log.Error("reverted", fields...)
+		// The guard, which decided, writes the one error line of a revert
+		// with its figures (rate, requests, window) and this generation:
+		// a second line here made every revert two.
+		b.log.Debug("reverted", fields...)
 	default:
 		b.log.Info("flipped", fields...)
 	}
