@@ -76,7 +76,7 @@ func TestStatusPage(t *testing.T) {
 		}
 	}
 	for _, want := range []string{`data-service="app" data-active="blue" data-generation="0"`, blueAddrs[0], greenAddrs[1],
-		"down: connection &lt;refused&gt;", `class="pool blue is-active"`, `class="pool green"`} {
+		"down: connection &lt;refused&gt;", `class="pool blue is-active"`, `class="pool green"`, `data-role="source"`, "from config"} {
 		if !strings.Contains(body, want) {
 			t.Errorf("page lacks %q", want)
 		}
