@@ -93,7 +93,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 
 const usage = `usage: switchd [-config FILE] [-pid-file FILE] [-demo]
        switchd validate [-config FILE]
-       switchd token add NAME ROLE [-file TOKENS_FILE] [-config FILE]
+       switchd token add NAME ROLE [-file TOKENS_FILE] [-config FILE] [-group GROUP]
        switchd version
 `
 
@@ -109,6 +109,7 @@ func token(args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	file := fs.String("file", "", "tokens file (default: [control].tokens_file of -config)")
 	path := fs.String("config", DefaultConfigPath, "configuration file, for its tokens_file")
+	group := fs.String("group", "", "group that may read the tokens file (default: the group of its folder, for a new file)")
 	if err := fs.Parse(args[3:]); err != nil || fs.NArg() > 0 {
 		fmt.Fprint(stderr, usage)
 		return 2
@@ -129,9 +130,17 @@ func token(args []string, stdout, stderr io.Writer) int {
 			return 1
 		}
 	}
+	created := !fileExists(*file)
 	secret, err := control.AddToken(*file, name, role)
 	if err != nil {
 		fmt.Fprintf(stderr, "switchd: %v\n", err)
+		return 1
+	}
+	if err := shareTokensFile(*file, *group, created); err != nil {
+		// The token is in the file already; say so with the secret, or
+		// it is lost.
+		fmt.Fprintln(stdout, secret)
+		fmt.Fprintf(stderr, "switchd: token %q added to %s, but: %v\n", name, *file, err)
 		return 1
 	}
 	fmt.Fprintln(stdout, secret)
