@@ -58,7 +58,10 @@ func (r *runner) fetch(ctx context.Context, method, path string, in, out any) ([
 		return nil, err
 	}
 	if err := json.Unmarshal(data, out); err != nil {
-		return nil, fmt.Errorf("unexpected answer from %s %s: %w", method, path, err)
+		// A 2xx that is not JSON comes from something else than switchd,
+		// most likely an upstream behind switchd's proxy port.
+		e := &apiError{status: http.StatusOK, msg: fmt.Sprintf("unexpected answer from %s %s: %v", method, path, err)}
+		return nil, e.notControlAPI(r.c.addr)
 	}
 	return data, nil
 }
