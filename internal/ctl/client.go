@@ -129,7 +129,7 @@ func (c *client) do(ctx context.Context, method, path string, body []byte, heade
 		return nil, err
 	}
 	req.Header.Set("Accept", "application/json")
-	req.Header.Set("User-Agent", "switchctl/"+Version)
+	req.Header.Set("User-Agent", "switchctl/"+version())
 	if method != http.MethodGet && method != http.MethodHead {
 		// Always, even without a body (reload): switchd refuses a
 		// mutation that is not JSON, which is what a web page's form is.

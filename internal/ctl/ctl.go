@@ -12,12 +12,16 @@ import (
 	"time"
 
 	"github.com/switchd/switchd/control/api"
+	"github.com/switchd/switchd/internal/buildinfo"
 )
 
 // Version is switchctl's version, printed by `switchctl version` and sent as
-// the User-Agent. A plain build says "dev"; a release sets it with
-// -ldflags "-X github.com/switchd/switchd/internal/ctl.Version=v1.2.3".
+// the User-Agent, when a release sets it with -ldflags
+// "-X github.com/switchd/switchd/internal/ctl.Version=v1.2.3"; "dev" (the
+// zero) means: the module version or VCS commit the toolchain recorded.
 var Version = "dev"
+
+func version() string { return buildinfo.Version(Version) }
 
 // Exit codes, as SPEC.md fixes them for scripts.
 const (
@@ -244,11 +248,11 @@ func (r *runner) setService(name string) {
 
 func (r *runner) version() int {
 	if r.inv.json {
-		data, _ := json.Marshal(map[string]string{"version": Version, "go_version": runtime.Version()})
+		data, _ := json.Marshal(map[string]string{"version": version(), "go_version": runtime.Version()})
 		r.printJSON(data)
 		return exitOK
 	}
-	fmt.Fprintf(r.stdout, "switchctl %s (%s)\n", Version, runtime.Version())
+	fmt.Fprintf(r.stdout, "switchctl %s (%s)\n", version(), runtime.Version())
 	return exitOK
 }
 

@@ -16,13 +16,20 @@ import (
 	"github.com/cloudflare/tableflip"
 	"go.uber.org/zap"
 
+	"github.com/switchd/switchd/internal/buildinfo"
 	"github.com/switchd/switchd/internal/config"
 	"github.com/switchd/switchd/internal/control"
 	"github.com/switchd/switchd/internal/state"
 )
 
-// Version is the build's version, set with -ldflags "-X github.com/switchd/switchd/internal/daemon.Version=…".
+// Version is the build's version when a release sets it with -ldflags
+// "-X github.com/switchd/switchd/internal/daemon.Version=…"; "dev" (the
+// zero) means: read it from the binary's build information.
 var Version = "dev"
+
+// version is what switchd reports: Version, or the module version or VCS
+// commit the toolchain recorded.
+func version() string { return buildinfo.Version(Version) }
 
 // DefaultConfigPath is where switchd looks without -config.
 const DefaultConfigPath = "/etc/switchd/config.toml"
@@ -36,7 +43,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if len(args) > 0 {
 		switch args[0] {
 		case "version":
-			fmt.Fprintf(stdout, "switchd %s (%s)\n", Version, runtime.Version())
+			fmt.Fprintf(stdout, "switchd %s (%s)\n", version(), runtime.Version())
 			return 0
 		case "validate":
 			return validate(args[1:], stdout, stderr)
@@ -98,7 +105,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "switchd: upgrades unavailable: %v\n", err)
 		upg = nil
 	}
-	if err := Run(ctx, Options{Config: cfg, ConfigData: data, Version: Version, Upgrader: upg}); err != nil {
+	if err := Run(ctx, Options{Config: cfg, ConfigData: data, Version: version(), Upgrader: upg}); err != nil {
 		fmt.Fprintf(stderr, "switchd: %v\n", err)
 		return 1
 	}
@@ -241,7 +248,7 @@ func runDemo(ctx context.Context, httpAddr, controlAddr string, stderr io.Writer
 		try = fmt.Sprintf("demo: try  curl http://%s/  then  go run ./cmd/switchctl --addr %s flip  and curl again", proxyLn.Addr(), controlLn.Addr())
 	}
 	logger.Info(try, zap.String("blue", blue.Addr), zap.String("green", green.Addr), zap.String("state", dir))
-	if err := Run(ctx, Options{Config: cfg, Logger: logger, Level: &level, Version: Version,
+	if err := Run(ctx, Options{Config: cfg, Logger: logger, Level: &level, Version: version(),
 		ProxyListener: proxyLn, ControlListener: controlLn}); err != nil {
 		fmt.Fprintf(stderr, "switchd: %v\n", err)
 		return 1
