@@ -44,6 +44,7 @@ var commands = map[string]struct{ min, max int }{
 	"upgrade":    {0, 0},
 	"log-level":  {0, 1},
 	"version":    {0, 0},
+	"health":     {0, 0},
 	"completion": {1, 1},
 }
 

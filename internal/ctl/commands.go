@@ -314,3 +314,19 @@ func (r *runner) logLevel(ctx context.Context) error {
 	r.println("log level: " + res.Level)
 	return nil
 }
+
+// health asks /healthz, which needs no token: a container's HEALTHCHECK
+// (distroless has no shell or curl) runs it.
+func (r *runner) health(ctx context.Context) error {
+	var h api.Health
+	data, err := r.fetch(ctx, http.MethodGet, "/healthz", nil, &h)
+	if err != nil {
+		return err
+	}
+	if r.inv.json {
+		r.printJSON(data)
+		return nil
+	}
+	r.println(fmt.Sprintf("switchd %s: %s (pid %d)", h.Version, h.Status, h.PID))
+	return nil
+}

@@ -44,6 +44,9 @@ const (
 	// process to become ready (tableflip's minute), so that switchctl
 	// reports how the upgrade ended rather than a timeout.
 	defaultUpgradeTimeout = 90 * time.Second
+	// defaultHealthTimeout is below the intervals health checks run at
+	// (Docker's HEALTHCHECK, a load balancer's probe).
+	defaultHealthTimeout = 3 * time.Second
 )
 
 const usage = `usage: switchctl [--addr URL|unix:PATH] [--token T] [--cacert F] [--cert F --key F] [--json] [--timeout D] COMMAND
@@ -62,6 +65,7 @@ commands:
                               the old process drains (admin token; default timeout 90s)
   log-level [LEVEL]           show, or set (debug, info, warn, error), the log level
   version                     print switchctl's version
+  health                      exit 0 if switchd answers /healthz (no token needed)
   completion bash|zsh         print a shell completion script
   help [COMMAND]              print this, or one command's usage
 
@@ -193,6 +197,8 @@ func run(ctx context.Context, args []string, env func(string) string, stdout, st
 		timeout = 0
 	case inv.cmd == "upgrade":
 		timeout = defaultUpgradeTimeout
+	case inv.cmd == "health":
+		timeout = defaultHealthTimeout
 	}
 	if inv.timeout.set {
 		timeout = inv.timeout.d
@@ -220,6 +226,8 @@ func run(ctx context.Context, args []string, env func(string) string, stdout, st
 		err = r.logLevel(ctx)
 	case "completion":
 		err = r.completion(ctx)
+	case "health":
+		err = r.health(ctx)
 	}
 	if err != nil {
 		return r.fail(ctx, err)

@@ -72,6 +72,10 @@ Show the log level, or set it to debug, info, warn or error (admin token).`,
 	"version": `version
 
 Print switchctl's version.`,
+	"health": `health
+
+Exit 0 when switchd answers GET /healthz, 1 when not (default timeout 3s).
+Needs no token: for container health checks and probes.`,
 	"completion": `completion bash|zsh
 
 Print a shell completion script: commands, flags, and service names

@@ -132,3 +132,20 @@ _switchctl; echo "${COMPREPLY[@]}"`
 		t.Errorf("set app g → %q", got)
 	}
 }
+
+// TestHealth: `switchctl health` asks /healthz over a unix socket, as the
+// Docker image's HEALTHCHECK does, and fails when no switchd answers.
+func TestHealth(t *testing.T) {
+	f := newUnixFake(t).on("GET /healthz", jsonReply(200, api.Health{Status: "ok", Version: "v1.2.3", PID: 7}))
+	res := runCtl(t, f, "health")
+	if res.code != 0 || res.stdout != "switchd v1.2.3: ok (pid 7)\n" {
+		t.Errorf("exit %d, stdout %q, stderr %q", res.code, res.stdout, res.stderr)
+	}
+	if reqs := f.requests(); len(reqs) != 1 || reqs[0].Auth != "" {
+		t.Errorf("requests %+v, want one without a token", reqs)
+	}
+	res = runCtl(t, nil, "--addr", "unix:"+filepath.Join(t.TempDir(), "none.sock"), "health")
+	if res.code != exitFailed {
+		t.Errorf("no switchd: exit %d", res.code)
+	}
+}
