@@ -193,3 +193,20 @@ func TestControlOnUnixSocket(t *testing.T) {
 		t.Fatalf("a second listener on a live socket: %v", err)
 	}
 }
+
+// TestSwitchctlAtProxyPort: switchctl pointed at the proxy port instead of
+// the control API says so, whether the proxy routes the request to an
+// upstream (a default service) or refuses the Host.
+func TestSwitchctlAtProxyPort(t *testing.T) {
+	blue, green := colourBackend(t, "blue"), colourBackend(t, "green")
+	in := startRun(t, fmt.Sprintf(baseConfig, t.TempDir(), addrOf(blue), addrOf(green)))
+	code, _, errs := switchctl(t, in.proxy, "status")
+	if code != 1 || !strings.Contains(errs, "is "+in.proxy+" the proxy port?") {
+		t.Fatalf("status at the proxy (default service): exit %d %q", code, errs)
+	}
+	in2 := startRun(t, withAppHost(fmt.Sprintf(baseConfig, t.TempDir(), addrOf(blue), addrOf(green)), "app.test"))
+	code, _, errs = switchctl(t, in2.proxy, "flip")
+	if code != 1 || !strings.Contains(errs, "is "+in2.proxy+" the proxy port?") {
+		t.Fatalf("flip at the proxy (no service for the Host): exit %d %q", code, errs)
+	}
+}
