@@ -141,7 +141,8 @@ func TestSwitchctlLogLevel(t *testing.T) {
 	if code, out, errs := switchctl(t, ctlURL, "log-level", "debug"); code != 0 || out != "log level: debug\n" || level.Level() != zap.DebugLevel {
 		t.Fatalf("log-level debug: %d %q %q (level %v)", code, out, errs, level.Level())
 	}
-	if code, _, errs := switchctl(t, ctlURL, "log-level", "loud"); code != 1 || !strings.Contains(errs, "bad level") {
+	// A usage error, like every other one: exit 2, found before asking.
+	if code, _, errs := switchctl(t, ctlURL, "log-level", "loud"); code != 2 || !strings.Contains(errs, "bad level") {
 		t.Fatalf("log-level loud: %d %q", code, errs)
 	}
 }
