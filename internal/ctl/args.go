@@ -5,13 +5,11 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 )
-
-// errHelp asks for the usage on stdout and exit 0.
-var errHelp = flag.ErrHelp
 
 // invocation is a parsed command line.
 type invocation struct {
@@ -57,19 +55,24 @@ type changeFlags struct {
 
 // commands lists every command with how many positional arguments it takes.
 var commands = map[string]struct{ min, max int }{
-	"status":    {0, 1},
-	"flip":      {0, 1},
-	"set":       {1, 2},
-	"rollback":  {0, 1},
-	"wait":      {1, 3},
-	"watch":     {0, 1},
-	"reload":    {0, 0},
-	"upgrade":   {0, 0},
-	"log-level": {0, 1},
-	"version":   {0, 0},
-	"deploy":    {0, 1},
-	"pool":      {2, 1 << 10},
+	"status":     {0, 1},
+	"flip":       {0, 1},
+	"set":        {1, 2},
+	"rollback":   {0, 1},
+	"wait":       {1, 3},
+	"watch":      {0, 1},
+	"reload":     {0, 0},
+	"upgrade":    {0, 0},
+	"log-level":  {0, 1},
+	"version":    {0, 0},
+	"deploy":     {0, 1},
+	"pool":       {2, 1 << 10},
+	"health":     {0, 0},
+	"completion": {1, 1},
 }
+
+// logLevels are the levels log-level accepts, as switchd's [log].level.
+var logLevels = []string{"debug", "info", "warn", "error"}
 
 // parseArgs reads global flags up to the command, then the command's
 // arguments with flags (global ones included) anywhere among them: scripts
@@ -80,6 +83,9 @@ func parseArgs(args []string) (*invocation, error) {
 	fs := newFlagSet("switchctl")
 	inv.globals(fs)
 	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil, &helpRequest{}
+		}
 		return nil, err
 	}
 	rest := fs.Args()
@@ -88,14 +94,25 @@ func parseArgs(args []string) (*invocation, error) {
 	}
 	inv.cmd = rest[0]
 	if inv.cmd == "help" {
-		return nil, errHelp
+		return nil, helpArgs(rest[1:])
 	}
 	arity, ok := commands[inv.cmd]
 	if !ok {
 		return nil, fmt.Errorf("unknown command %q", inv.cmd)
 	}
+	inv, err := inv.parseCommand(rest[1:], arity)
+	if err != nil {
+		var h *helpRequest
+		if !errors.As(err, &h) {
+			err = &usageError{inv.cmd, err}
+		}
+	}
+	return inv, err
+}
 
-	fs = newFlagSet("switchctl " + inv.cmd)
+// parseCommand parses the arguments after the command.
+func (inv *invocation) parseCommand(rest []string, arity struct{ min, max int }) (*invocation, error) {
+	fs := newFlagSet("switchctl " + inv.cmd)
 	inv.globals(fs)
 	switch inv.cmd {
 	case "flip", "set", "rollback":
@@ -114,23 +131,26 @@ func parseArgs(args []string) (*invocation, error) {
 	case "pool":
 		fs.StringVar(&inv.change.reason, "reason", "", "")
 	}
-	pos, err := parseInterleaved(fs, rest[1:])
+	pos, err := parseInterleaved(fs, rest)
+	if errors.Is(err, flag.ErrHelp) {
+		return inv, &helpRequest{inv.cmd}
+	}
 	if err != nil {
-		return nil, err
+		return inv, err
 	}
 	inv.args = pos
 
 	switch n := len(pos); {
 	case n < arity.min:
-		return nil, fmt.Errorf("%s: missing arguments", inv.cmd)
+		return inv, fmt.Errorf("%s: missing arguments", inv.cmd)
 	case n > arity.max:
-		return nil, fmt.Errorf("%s: too many arguments: %s", inv.cmd, strings.Join(pos, " "))
+		return inv, fmt.Errorf("%s: too many arguments: %s", inv.cmd, strings.Join(pos, " "))
 	}
 	if inv.change.expect != "" && !isColor(inv.change.expect) {
-		return nil, fmt.Errorf("%s: bad --expect %q: want blue or green", inv.cmd, inv.change.expect)
+		return inv, fmt.Errorf("%s: bad --expect %q: want blue or green", inv.cmd, inv.change.expect)
 	}
 	if inv.timeout.d < 0 {
-		return nil, fmt.Errorf("bad --timeout %s: must not be negative", inv.timeout.d)
+		return inv, fmt.Errorf("bad --timeout %s: must not be negative", inv.timeout.d)
 	}
 	return inv, inv.check()
 }
@@ -158,6 +178,14 @@ func (inv *invocation) check() error {
 	case "pool":
 		if _, err := poolArgs(inv.args); err != nil {
 			return fmt.Errorf("pool: %w", err)
+		}
+	case "log-level":
+		if len(inv.args) == 1 && !slices.Contains(logLevels, inv.args[0]) {
+			return fmt.Errorf("log-level: bad level %q: want %s", inv.args[0], strings.Join(logLevels, ", "))
+		}
+	case "completion":
+		if sh := inv.args[0]; sh != "bash" && sh != "zsh" && sh != "services" {
+			return fmt.Errorf("completion: unknown shell %q: want bash or zsh", sh)
 		}
 	}
 	return nil

@@ -34,7 +34,9 @@ type client struct {
 // newClient understands "http://HOST:PORT", "https://HOST:PORT", a bare
 // "HOST:PORT" and "unix:PATH"; files configure https.
 func newClient(addr, token string, files tlsFiles, opts options) (*client, error) {
-	dialer := &net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}
+	// A dial that takes longer than this is a host that drops packets;
+	// the loopback or LAN address of a control API answers in microseconds.
+	dialer := &net.Dialer{Timeout: 2 * time.Second, KeepAlive: 30 * time.Second}
 	tr := &http.Transport{
 		// The control API is on this host or reached directly; a proxy
 		// from the environment would only get in the way.
@@ -127,7 +129,7 @@ func (c *client) do(ctx context.Context, method, path string, body []byte, heade
 		return nil, err
 	}
 	req.Header.Set("Accept", "application/json")
-	req.Header.Set("User-Agent", "switchctl/"+Version)
+	req.Header.Set("User-Agent", "switchctl/"+version())
 	if method != http.MethodGet && method != http.MethodHead {
 		// Always, even without a body (reload): switchd refuses a
 		// mutation that is not JSON, which is what a web page's form is.
@@ -144,6 +146,7 @@ func (c *client) do(ctx context.Context, method, path string, body []byte, heade
 	}
 
 	attempts := 0
+	first := time.Now()
 	rc := &retryablehttp.Client{
 		HTTPClient:   c.hc,
 		Logger:       nil, // the user sees one final error, not every try
@@ -158,6 +161,10 @@ func (c *client) do(ctx context.Context, method, path string, body []byte, heade
 			}
 			if !transient(method, resp, err) {
 				return false, nil
+			}
+			next := backoff(c.opts.retryWaitMin, c.opts.retryWaitMax, attempts-1, resp)
+			if err != nil && c.opts.unreachableFor > 0 && time.Since(first)+next > c.opts.unreachableFor {
+				return false, nil // no switchd there: say so now
 			}
 			// Sleeping past the deadline would only turn "unreachable"
 			// into "timed out"; give up now with the real reason.
@@ -263,6 +270,7 @@ type apiError struct {
 	status int
 	code   string // the error body's code, "" if there was none
 	msg    string
+	body   []byte // switchd's error body as received; nil when it was not one
 }
 
 func (e *apiError) Error() string { return e.msg }
@@ -271,14 +279,23 @@ func (c *client) apiError(resp *http.Response, data []byte) *apiError {
 	e := &apiError{status: resp.StatusCode}
 	var body api.ErrorBody
 	if json.Unmarshal(data, &body) == nil && body.Error.Message != "" {
-		e.code, e.msg = body.Error.Code, body.Error.Message
+		e.code, e.msg, e.body = body.Error.Code, body.Error.Message, data
 		return e
 	}
-	// Not switchd's error body: perhaps a proxy in front answered.
+	// Not switchd's error body: perhaps a proxy in front answered, or the
+	// address is switchd's proxy port, which answers for services.
 	e.msg = fmt.Sprintf("%s answered %s", c.addr, resp.Status)
 	if s := oneLine(string(data), 200); s != "" && !strings.HasPrefix(s, "<") {
 		e.msg += ": " + s
 	}
+	return e.notControlAPI(c.addr)
+}
+
+// notControlAPI adds, to an answer that is not switchd's error JSON, that
+// addr is likely not the control API: switchd's proxy answers a Host it
+// does not serve with 421, and an upstream behind it anything at all.
+func (e *apiError) notControlAPI(addr string) *apiError {
+	e.msg += fmt.Sprintf(" — this is not switchd's control API; is %s the proxy port? (--addr, $SWITCHD_ADDR; the control API listens on [control].listen, 127.0.0.1:9180 by default)", addr)
 	return e
 }
 

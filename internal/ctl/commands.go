@@ -58,7 +58,10 @@ func (r *runner) fetch(ctx context.Context, method, path string, in, out any) ([
 		return nil, err
 	}
 	if err := json.Unmarshal(data, out); err != nil {
-		return nil, fmt.Errorf("unexpected answer from %s %s: %w", method, path, err)
+		// A 2xx that is not JSON comes from something else than switchd,
+		// most likely an upstream behind switchd's proxy port.
+		e := &apiError{status: http.StatusOK, msg: fmt.Sprintf("unexpected answer from %s %s: %v", method, path, err)}
+		return nil, e.notControlAPI(r.c.addr)
 	}
 	return data, nil
 }
@@ -313,5 +316,21 @@ func (r *runner) logLevel(ctx context.Context) error {
 		return nil
 	}
 	r.println("log level: " + res.Level)
+	return nil
+}
+
+// health asks /healthz, which needs no token: a container's HEALTHCHECK
+// (distroless has no shell or curl) runs it.
+func (r *runner) health(ctx context.Context) error {
+	var h api.Health
+	data, err := r.fetch(ctx, http.MethodGet, "/healthz", nil, &h)
+	if err != nil {
+		return err
+	}
+	if r.inv.json {
+		r.printJSON(data)
+		return nil
+	}
+	r.println(fmt.Sprintf("switchd %s: %s (pid %d)", h.Version, h.Status, h.PID))
 	return nil
 }

@@ -8,12 +8,18 @@ import (
 	"io"
 	"runtime"
 	"time"
+
+	"github.com/switchd/switchd/control/api"
+	"github.com/switchd/switchd/internal/buildinfo"
 )
 
 // Version is switchctl's version, printed by `switchctl version` and sent as
-// the User-Agent. A plain build says "dev"; a release sets it with
-// -ldflags "-X github.com/switchd/switchd/internal/ctl.Version=v1.2.3".
+// the User-Agent, when a release sets it with -ldflags
+// "-X github.com/switchd/switchd/internal/ctl.Version=v1.2.3"; "dev" (the
+// zero) means: the module version or VCS commit the toolchain recorded.
 var Version = "dev"
+
+func version() string { return buildinfo.Version(Version) }
 
 // Exit codes, as docs/switchctl.md lists them: deploy scripts branch on
 // them, so a code never changes its meaning.
@@ -37,6 +43,9 @@ const (
 	// process to become ready (tableflip's minute), so that switchctl
 	// reports how the upgrade ended rather than a timeout.
 	defaultUpgradeTimeout = 90 * time.Second
+	// defaultHealthTimeout is below the intervals health checks run at
+	// (Docker's HEALTHCHECK, a load balancer's probe).
+	defaultHealthTimeout = 3 * time.Second
 )
 
 const usage = `usage: switchctl [--addr URL|unix:PATH] [--token T] [--cacert F] [--cert F --key F] [--json] [--timeout D] COMMAND
@@ -65,6 +74,9 @@ commands:
                               the old process drains (admin token; default timeout 90s)
   log-level [LEVEL]           show, or set (debug, info, warn, error), the log level
   version                     print switchctl's version
+  health                      exit 0 if switchd answers /healthz (no token needed)
+  completion bash|zsh         print a shell completion script
+  help [COMMAND]              print this, or one command's usage
 
 flags (before or after the command and its arguments):
   --addr URL|unix:PATH    control API (default $SWITCHD_ADDR, else http://127.0.0.1:9180)
@@ -104,14 +116,21 @@ type options struct {
 	// waitPause is the least time between two long-polls of wait, so that
 	// a server answering 408 at once is not hammered.
 	waitPause time.Duration
+	// unreachableFor is how long failures to connect are retried: a
+	// restart (socket activation queues connections; without it the port
+	// is closed for well under a second) is ridden out, a switchd that is
+	// not there is reported before the user gives up on the terminal.
+	// 503 answers are retried up to retryMax and the deadline instead.
+	unreachableFor time.Duration
 }
 
-// defaultOptions give ~5 tries within ~10 s: 0.5+1+2+4 s of backoff, enough
-// to ride out a switchd restart.
+// defaultOptions give up on an unreachable switchd within 2.5 s
+// (0.25+0.5+1 s of backoff), and retry 503s 0.25+0.5+1+1 s.
 var defaultOptions = options{
 	retryMax:       4,
-	retryWaitMin:   500 * time.Millisecond,
-	retryWaitMax:   4 * time.Second,
+	retryWaitMin:   250 * time.Millisecond,
+	retryWaitMax:   time.Second,
+	unreachableFor: 2500 * time.Millisecond,
 	reconnectDelay: time.Second,
 	waitPause:      time.Second,
 }
@@ -145,12 +164,13 @@ func run(ctx context.Context, args []string, env func(string) string, stdout, st
 		env = func(string) string { return "" }
 	}
 	inv, err := parseArgs(args)
-	if errors.Is(err, errHelp) {
-		fmt.Fprint(stdout, usage)
+	var help *helpRequest
+	if errors.As(err, &help) {
+		fmt.Fprint(stdout, commandUsage(help.cmd))
 		return exitOK
 	}
 	if err != nil {
-		fmt.Fprintf(stderr, "switchctl: %s\n\n%s", sanitize(err.Error()), usage)
+		fmt.Fprintf(stderr, "switchctl: %s\n\n%s", sanitize(err.Error()), usageFor(err))
 		return exitUsage
 	}
 	r := &runner{inv: inv, opts: opts, stdout: stdout, stderr: stderr, subject: inv.cmd}
@@ -178,7 +198,7 @@ func run(ctx context.Context, args []string, env func(string) string, stdout, st
 		r.c.actor = firstNonEmpty(env("SWITCHD_ACTOR"), env("USER"), env("LOGNAME"))
 	}
 	if err != nil {
-		fmt.Fprintf(stderr, "switchctl: %s\n\n%s", sanitize(err.Error()), usage)
+		fmt.Fprintf(stderr, "switchctl: %s\n\n%s", sanitize(err.Error()), commandUsage(inv.cmd))
 		return exitUsage
 	}
 	defer r.c.close()
@@ -196,6 +216,8 @@ func run(ctx context.Context, args []string, env func(string) string, stdout, st
 		timeout = 0
 	case inv.cmd == "upgrade":
 		timeout = defaultUpgradeTimeout
+	case inv.cmd == "health":
+		timeout = defaultHealthTimeout
 	}
 	if inv.timeout.set {
 		timeout = inv.timeout.d
@@ -225,6 +247,10 @@ func run(ctx context.Context, args []string, env func(string) string, stdout, st
 		err = r.upgrade(ctx)
 	case "log-level":
 		err = r.logLevel(ctx)
+	case "completion":
+		err = r.completion(ctx)
+	case "health":
+		err = r.health(ctx)
 	}
 	if err != nil {
 		return r.fail(ctx, err)
@@ -239,6 +265,9 @@ func (r *runner) fail(ctx context.Context, err error) int {
 		msg = r.subject + ": " + msg
 	}
 	fmt.Fprintf(r.stderr, "switchctl: %s\n", sanitize(msg))
+	if r.inv.json {
+		r.printJSON(errorJSON(err, msg))
+	}
 	return code
 }
 
@@ -250,11 +279,11 @@ func (r *runner) setService(name string) {
 
 func (r *runner) version() int {
 	if r.inv.json {
-		data, _ := json.Marshal(map[string]string{"version": Version, "go_version": runtime.Version()})
+		data, _ := json.Marshal(map[string]string{"version": version(), "go_version": runtime.Version()})
 		r.printJSON(data)
 		return exitOK
 	}
-	fmt.Fprintf(r.stdout, "switchctl %s (%s)\n", Version, runtime.Version())
+	fmt.Fprintf(r.stdout, "switchctl %s (%s)\n", version(), runtime.Version())
 	return exitOK
 }
 
@@ -274,6 +303,29 @@ func (e *deadlineError) Error() string { return fmt.Sprintf("timed out after %s"
 
 // Is makes errors.Is(err, context.DeadlineExceeded) true.
 func (e *deadlineError) Is(target error) bool { return target == context.DeadlineExceeded }
+
+// errorJSON is what --json prints on stdout for a failure, so that a
+// script reading stdout always gets JSON: switchd's own error body when it
+// answered with one, else one of the same shape with a code of switchctl's
+// ("unreachable", "timeout", "failed").
+func errorJSON(err error, msg string) []byte {
+	var ae *apiError
+	if errors.As(err, &ae) && ae.body != nil {
+		return ae.body
+	}
+	code := "failed"
+	var te *transportError
+	switch {
+	case errors.As(err, &te):
+		code = "unreachable"
+	case errors.Is(err, context.DeadlineExceeded):
+		code = "timeout"
+	case errors.As(err, &ae) && ae.code != "":
+		code = ae.code
+	}
+	data, _ := json.Marshal(api.ErrorBody{Error: api.ErrorDetail{Code: code, Message: msg}})
+	return data
+}
 
 // classify maps err to an exit code and the message for stderr.
 func classify(ctx context.Context, svc string, err error) (int, string) {

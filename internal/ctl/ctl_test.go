@@ -14,8 +14,8 @@ import (
 	"github.com/switchd/switchd/control/api"
 )
 
-const statusTable = `SERVICE  ACTIVE  IDLE  GEN  BLUE    GREEN   CHANGED               BY        REASON
-app      green   blue  7    2/2 up  2/2 up  2026-11-26 10:00:00Z  deployer  deploy 4f2a
+const statusTable = `SERVICE  ACTIVE  IDLE  GEN  BLUE  GREEN  CHANGED (UTC)     BY        REASON
+app      green   blue  7    2/2   2/2    2026-11-26 10:00  deployer  deploy 4f2a
 `
 
 func TestCommands(t *testing.T) {
@@ -48,7 +48,7 @@ func TestCommands(t *testing.T) {
 			routes: map[string][]reply{"GET /v1/services/app": {jsonReply(200, svc)}},
 			wantIn: []string{
 				statusTable,
-				"COLOR  ADDRESS         STATE  SINCE                 LATENCY  INFLIGHT  LAST-ERROR\n",
+				"COLOR  ADDRESS         STATE  SINCE                 LATENCY  INFLIGHT  ERROR\n",
 				"blue   10.0.0.11:8080  up     2026-11-26 09:00:00Z  1.2ms    0         -\n",
 				"green  10.0.0.22:8080  up     2026-11-26 09:00:00Z  1.2ms    0         -\n",
 				"guard: armed until 2099-01-01 00:00:00Z, 512 requests, 0.0% errors in window\n",
@@ -152,7 +152,7 @@ func TestCommands(t *testing.T) {
 			args:       []string{"status"},
 			routes:     map[string][]reply{"GET /v1/services": {{status: 418, body: "short and stout"}}},
 			wantCode:   exitFailed,
-			wantStderr: "answered 418 I'm a teapot: short and stout\n",
+			wantStderr: " the proxy port? (--addr, $SWITCHD_ADDR; the control API listens on [control].listen, 127.0.0.1:9180 by default)\n",
 		},
 		{
 			name:       "reload",
@@ -200,10 +200,11 @@ func TestCommands(t *testing.T) {
 			wantReqs:   []req{{"POST", "/v1/upgrade", nil}, {"POST", "/v1/upgrade", nil}},
 		},
 		{
-			name:       "json error prints nothing on stdout",
+			name:       "json error prints the API's error on stdout",
 			args:       []string{"--json", "flip", "app"},
 			routes:     map[string][]reply{"POST /v1/services/app/flip": {errReply(409, api.CodeTargetUnhealthy, unhealthy)}},
 			wantCode:   exitRefused,
+			wantStdout: indented(api.ErrorBody{Error: api.ErrorDetail{Code: api.CodeTargetUnhealthy, Message: unhealthy}}),
 			wantStderr: "switchctl: flip app: green: 0 of 2 upstreams healthy (10.0.0.21:8080: connection refused)\n",
 		},
 	}

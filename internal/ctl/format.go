@@ -1,11 +1,13 @@
 package ctl
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 	"strings"
 	"text/tabwriter"
 	"time"
+	"unicode/utf8"
 
 	"github.com/switchd/switchd/control/api"
 )
@@ -14,32 +16,106 @@ import (
 // from hosts in different zones compare.
 const timeLayout = "2006-01-02 15:04:05Z"
 
+// minuteLayout is timeLayout without seconds, for the services table,
+// which must fit in 80 columns (the seconds are in --json).
+const minuteLayout = "2006-01-02 15:04" // UTC, as the CHANGED (UTC) header says
+
 // colors is the order in which tables list the pools.
 var colors = [...]string{"blue", "green"}
 
-func newTable(w io.Writer) *tabwriter.Writer { return tabwriter.NewWriter(w, 0, 8, 2, ' ', 0) }
+// tableWidth is the terminal width tables fit in: the last column (a
+// reason, an error) is cut with "…" rather than wrapping every row.
+const tableWidth = 80
 
-// writeServices prints one summary row per service.
+// table is a tabwriter whose lines are fitted to tableWidth on flush.
+type table struct {
+	*tabwriter.Writer
+	buf bytes.Buffer
+	out io.Writer
+}
+
+func newTable(w io.Writer) *table {
+	t := &table{out: w}
+	t.Writer = tabwriter.NewWriter(&t.buf, 0, 8, 2, ' ', 0)
+	return t
+}
+
+// Flush writes the table, each line cut to tableWidth.
+func (t *table) Flush() error {
+	if err := t.Writer.Flush(); err != nil {
+		return err
+	}
+	for _, line := range strings.SplitAfter(t.buf.String(), "\n") {
+		if line == "" {
+			continue
+		}
+		text := strings.TrimRight(line, " \n")
+		if r := []rune(text); len(r) > tableWidth {
+			// A terminal wraps what is wider, breaking the columns.
+			text = string(r[:tableWidth-1]) + "…"
+		}
+		if _, err := io.WriteString(t.out, text+"\n"); err != nil {
+			return err
+		}
+	}
+	t.buf.Reset()
+	return nil
+}
+
+// writeServices prints one summary row per service. When the reasons do
+// not fit in tableWidth beside the other columns, they move below the
+// table, one line per service, so that the rows stay whole.
 func writeServices(w io.Writer, list []api.Service) {
-	tw := newTable(w)
-	fmt.Fprintln(tw, "SERVICE\tACTIVE\tIDLE\tGEN\tBLUE\tGREEN\tCHANGED\tBY\tREASON")
-	for _, s := range list {
+	row := func(s api.Service) string {
 		idle := s.Idle
 		if idle == "" {
 			idle = otherColor(s.Active)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\n",
-			cell(s.Name), cell(s.Active), cell(idle), s.Generation, poolSummary(s, "blue"), poolSummary(s, "green"),
-			timeCell(&s.ChangedAt), cell(s.ChangedBy), reasonCell(s))
+		return fmt.Sprintf("%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s",
+			cell(s.Name), cell(s.Active), cell(idle), s.Generation, poolCell(s, "blue"), poolCell(s, "green"),
+			minuteCell(&s.ChangedAt), cell(s.ChangedBy))
+	}
+	var wide bytes.Buffer
+	tw := tabwriter.NewWriter(&wide, 0, 8, 2, ' ', 0)
+	fmt.Fprintln(tw, "SERVICE\tACTIVE\tIDLE\tGEN\tBLUE\tGREEN\tCHANGED (UTC)\tBY\tREASON")
+	for _, s := range list {
+		fmt.Fprintf(tw, "%s\t%s\n", row(s), reasonCell(s))
 	}
 	tw.Flush()
+	if fits(wide.String()) {
+		w.Write(wide.Bytes())
+		return
+	}
+	t := newTable(w)
+	fmt.Fprintln(t, "SERVICE\tACTIVE\tIDLE\tGEN\tBLUE\tGREEN\tCHANGED (UTC)\tBY")
+	for _, s := range list {
+		fmt.Fprintln(t, row(s))
+	}
+	t.Flush()
+	t = newTable(w)
+	for _, s := range list {
+		if r := reasonCell(s); r != "-" {
+			fmt.Fprintf(t, "  %s: %s\n", cell(s.Name), r)
+		}
+	}
+	t.Flush()
+}
+
+// fits reports whether every line of text is at most tableWidth wide.
+func fits(text string) bool {
+	for _, line := range strings.Split(text, "\n") {
+		if utf8.RuneCountInString(strings.TrimRight(line, " ")) > tableWidth {
+			return false
+		}
+	}
+	return true
 }
 
 // writeUpstreams prints one row per upstream of both pools.
 func writeUpstreams(w io.Writer, s api.Service) {
 	fmt.Fprintln(w)
 	tw := newTable(w)
-	fmt.Fprintln(tw, "COLOR\tADDRESS\tSTATE\tSINCE\tLATENCY\tINFLIGHT\tLAST-ERROR")
+	fmt.Fprintln(tw, "COLOR\tADDRESS\tSTATE\tSINCE\tLATENCY\tINFLIGHT\tERROR")
 	for _, c := range colors {
 		for _, u := range s.Pools[c].Upstreams {
 			latency := "-"
@@ -65,6 +141,12 @@ func poolSummary(s api.Service, color string) string {
 		return fmt.Sprintf("%d/%d up PANIC", p.Healthy, p.Total)
 	}
 	return fmt.Sprintf("%d/%d up", p.Healthy, p.Total)
+}
+
+// poolCell is poolSummary for the table, whose BLUE and GREEN headers say
+// what is counted: "healthy/total", "0/2 PANIC", "-".
+func poolCell(s api.Service, color string) string {
+	return strings.Replace(poolSummary(s, color), " up", "", 1)
 }
 
 // reasonCell is the operator's words ("deploy 4f2a"), led by the kind of
@@ -193,4 +275,11 @@ func timeCell(t *time.Time) string {
 		return "-"
 	}
 	return t.UTC().Format(timeLayout)
+}
+
+func minuteCell(t *time.Time) string {
+	if t == nil || t.IsZero() {
+		return "-"
+	}
+	return t.UTC().Format(minuteLayout)
 }

@@ -21,10 +21,15 @@ func TestStatusRows(t *testing.T) {
 
 	var b strings.Builder
 	writeServices(&b, []api.Service{reverted, fresh, forced})
-	want := `SERVICE  ACTIVE  IDLE   GEN  BLUE          GREEN   CHANGED               BY        REASON
-api      blue    green  7    2/2 up        2/2 up  2026-11-26 10:00:00Z  guard     guard: 12.5% errors over 10s
-new      green   blue   7    -             2/2 up  -                     -         initial
-hot fix  green   blue   7    0/2 up PANIC  2/2 up  2026-11-26 10:00:00Z  deployer  line break (forced)
+	// Reasons this long do not fit in 80 columns beside the rest: they
+	// come below the table.
+	want := `SERVICE  ACTIVE  IDLE   GEN  BLUE       GREEN  CHANGED (UTC)     BY
+api      blue    green  7    2/2        2/2    2026-11-26 10:00  guard
+new      green   blue   7    -          2/2    -                 -
+hot fix  green   blue   7    0/2 PANIC  2/2    2026-11-26 10:00  deployer
+  api: guard: 12.5% errors over 10s
+  new: initial
+  hot fix: line break (forced)
 `
 	if b.String() != want {
 		t.Errorf("got:\n%s\nwant:\n%s", b.String(), want)
@@ -70,5 +75,35 @@ func TestFormatEvent(t *testing.T) {
 		if got := formatEvent(tt.ev); got != tt.want {
 			t.Errorf("got  %q\nwant %q", got, tt.want)
 		}
+	}
+}
+
+// TestStatusFits80: the tables stay within 80 columns, whatever the
+// reasons and errors; a short reason stays in its column.
+func TestStatusFits80(t *testing.T) {
+	short := appService()
+	short.Detail, short.ChangedBy = "4f2a", "ci"
+	var b strings.Builder
+	writeServices(&b, []api.Service{short})
+	if !strings.Contains(b.String(), "REASON") || !strings.Contains(b.String(), "4f2a") {
+		t.Errorf("a short reason left its column:\n%s", b.String())
+	}
+
+	long := appService()
+	long.Detail = strings.Repeat("deploy of a very long change description ", 5)
+	up := long.Pools["green"]
+	up.Upstreams[0].Address = "https://upstream-with-a-long-name.internal.example.com:8443"
+	up.Upstreams[0].LastError = strings.Repeat("connection refused ", 10)
+	long.Pools["green"] = up
+	b.Reset()
+	writeServices(&b, []api.Service{long})
+	writeUpstreams(&b, long)
+	for _, line := range strings.Split(b.String(), "\n") {
+		if n := len([]rune(line)); n > 80 {
+			t.Errorf("%d columns: %q", n, line)
+		}
+	}
+	if !strings.Contains(b.String(), "…") || !strings.Contains(b.String(), "upstream-with-a-long-name") {
+		t.Errorf("want long cells cut with …, addresses kept:\n%s", b.String())
 	}
 }

@@ -238,3 +238,12 @@ func decodeBody(t *testing.T, body string) map[string]any {
 	}
 	return m
 }
+
+// indented is v as switchctl --json prints it.
+func indented(v any) string {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		panic(err)
+	}
+	return string(b) + "\n"
+}

@@ -161,3 +161,27 @@ func TestUnreachable(t *testing.T) {
 		t.Errorf("took %s: slept past the deadline", d)
 	}
 }
+
+// TestUnreachableDefaults: with the shipped retry settings, a switchd that
+// is not there is reported, naming the address, in under 3 s — yet a
+// restart that leaves the port closed for 300 ms is ridden out.
+func TestUnreachableDefaults(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	addr := closedAddr(t)
+	start := time.Now()
+	res := runCtlCtx(ctx, t, nil, nil, defaultOptions, "--addr", addr, "status")
+	took := time.Since(start)
+	if res.code != exitFailed || !strings.Contains(res.stderr, "cannot reach switchd at "+addr) {
+		t.Errorf("exit %d, stderr %q", res.code, res.stderr)
+	}
+	if took >= 3*time.Second {
+		t.Errorf("gave up after %s, want under 3s", took)
+	}
+	t.Logf("unreachable reported after %s", took)
+
+	f := listenLater(t, closedAddr(t), 300*time.Millisecond).on("GET /v1/services", jsonReply(200, listOf("app")))
+	if res := runCtlCtx(ctx, t, f, nil, defaultOptions, "status"); res.code != 0 {
+		t.Errorf("a 300 ms restart: exit %d, stderr %q", res.code, res.stderr)
+	}
+}

@@ -104,9 +104,10 @@ func TestFlipWaitStable(t *testing.T) {
 		{"times out", []string{"flip", "app", "--wait-stable", "--timeout", "300ms"},
 			[]reply{errReply(408, api.CodeTimeout, "app: guard still watching green")},
 			exitTimeout, "app: blue → green (generation 8)\n", "switchctl: flip app: guard still watching green\n"},
-		{"json stays silent on revert", []string{"flip", "app", "--wait-stable", "--json"},
+		{"json prints the revert", []string{"flip", "app", "--wait-stable", "--json"},
 			[]reply{errReply(409, api.CodeReverted, "app: guard reverted green → blue")},
-			exitReverted, "", "switchctl: flip app: guard reverted green → blue\n"},
+			exitReverted, indented(api.ErrorBody{Error: api.ErrorDetail{Code: api.CodeReverted, Message: "app: guard reverted green → blue"}}),
+			"switchctl: flip app: guard reverted green → blue\n"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -23,6 +23,7 @@ import (
 // ends watch with 1.
 func (r *runner) watch(ctx context.Context) error {
 	var svc string
+	var now []api.Service
 	if len(r.inv.args) == 1 {
 		svc = r.inv.args[0]
 		r.setService(svc)
@@ -31,8 +32,20 @@ func (r *runner) watch(ctx context.Context) error {
 		if err := r.get(ctx, servicePath(svc, ""), &s); err != nil {
 			return r.endWatch(ctx, err)
 		}
+		now = []api.Service{s}
+	} else {
+		var list api.ServiceList
+		if err := r.get(ctx, "/v1/services", &list); err != nil {
+			return r.endWatch(ctx, err)
+		}
+		now = list.Services
+	}
+	// Where things stand, so that the events that follow make sense.
+	if err := r.printState(now); err != nil {
+		return err
 	}
 	var st sseState
+	reconnecting := false
 	for {
 		header := http.Header{"Accept": {"text/event-stream"}}
 		if st.lastID != "" {
@@ -46,6 +59,9 @@ func (r *runner) watch(ctx context.Context) error {
 			data, _ := io.ReadAll(io.LimitReader(resp.Body, maxAnswer))
 			resp.Body.Close()
 			return r.endWatch(ctx, r.c.apiError(resp, data))
+		}
+		if reconnecting {
+			fmt.Fprintf(r.stderr, "switchctl: watch: reconnected to %s%s\n", sanitize(r.c.addr), resumeNote(st.lastID))
 		}
 		err = st.read(resp.Body, func(typ string, data []byte) error {
 			return r.printEvent(svc, typ, data)
@@ -62,6 +78,12 @@ func (r *runner) watch(ctx context.Context) error {
 		if st.retry > 0 {
 			delay = st.retry
 		}
+		reason := "the event stream ended"
+		if err != nil {
+			reason = "the event stream broke: " + err.Error()
+		}
+		fmt.Fprintf(r.stderr, "switchctl: watch: %s; reconnecting to %s\n", sanitize(reason), sanitize(r.c.addr))
+		reconnecting = true
 		t := time.NewTimer(delay)
 		select {
 		case <-ctx.Done():
@@ -70,6 +92,42 @@ func (r *runner) watch(ctx context.Context) error {
 		case <-t.C:
 		}
 	}
+}
+
+func resumeNote(id string) string {
+	if id == "" {
+		return ""
+	}
+	return " (resuming after event " + oneLine(id, 40) + ")"
+}
+
+// printState prints each service's active colour and pools as watch
+// starts: "state app green (generation 7), blue 2/2 up, green 2/2 up", or
+// with --json one line {"type":"state","services":[…]}.
+func (r *runner) printState(list []api.Service) error {
+	var err error
+	if r.inv.json {
+		data, _ := json.Marshal(struct {
+			Type     string        `json:"type"`
+			Services []api.Service `json:"services"`
+		}{"state", list})
+		_, err = r.stdout.Write(jsonSafe(append(data, '\n')))
+	} else {
+		for _, s := range list {
+			if _, err = fmt.Fprintln(r.stdout, sanitize(stateLine(s))); err != nil {
+				break
+			}
+		}
+	}
+	if err != nil {
+		return &writeError{err}
+	}
+	return nil
+}
+
+func stateLine(s api.Service) string {
+	return fmt.Sprintf("state %s %s (generation %d), blue %s, green %s",
+		oneLine(s.Name, 200), cell(s.Active), s.Generation, poolSummary(s, "blue"), poolSummary(s, "green"))
 }
 
 // endWatch turns an error into nil when it only says that ctx ended.

@@ -28,7 +28,8 @@ var (
 		Color: "blue", Upstream: "10.0.0.11:8080", State: "down", Detail: "connection refused"}
 )
 
-const watchLines = `2026-11-26 10:00:00Z  flip app blue → green (generation 8, by deployer): deploy 4f2a
+const watchLines = `state app green (generation 7), blue 2/2 up, green 2/2 up
+2026-11-26 10:00:00Z  flip app blue → green (generation 8, by deployer): deploy 4f2a
 2026-11-26 10:00:02Z  reload ok
 2026-11-26 10:00:03Z  health app blue 10.0.0.11:8080 down: connection refused
 `
@@ -63,7 +64,9 @@ func TestWatch(t *testing.T) {
 		f := newFake(t).on("GET /v1/services/app", jsonReply(200, appService())).on("GET /v1/events", eventStream(t, nil)...)
 		start := time.Now()
 		res := runCtl(t, f, "watch", "app", "--timeout", "500ms")
-		if res.code != 0 || res.stdout != watchLines || res.stderr != "" {
+		wantErr := "switchctl: watch: the event stream ended; reconnecting to " + f.addr + "\n" +
+			"switchctl: watch: reconnected to " + f.addr + " (resuming after event 3)\n"
+		if res.code != 0 || res.stdout != watchLines || res.stderr != wantErr {
 			t.Errorf("exit %d, stdout:\n%s\nstderr %q", res.code, res.stdout, res.stderr)
 		}
 		if d := time.Since(start); d < 500*time.Millisecond || d > 3*time.Second {
@@ -81,19 +84,27 @@ func TestWatch(t *testing.T) {
 	})
 
 	t.Run("ends on cancel", func(t *testing.T) {
-		f := newFake(t).on("GET /v1/events", eventStream(t, nil)...)
+		f := newFake(t).on("GET /v1/services", jsonReply(200, listOf("app", "api"))).on("GET /v1/events", eventStream(t, nil)...)
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		// Cancel as soon as the last event is printed, as Ctrl-C would.
 		out := &cancelWriter{cancel: cancel, after: `"id":4`}
 		var stderr strings.Builder
 		code := run(ctx, []string{"--addr", f.addr, "--json", "watch"}, nil, out, &stderr, testOptions)
-		if code != 0 || stderr.Len() != 0 || ctx.Err() != context.Canceled {
+		if code != 0 || !strings.Contains(stderr.String(), "reconnected") || ctx.Err() != context.Canceled {
 			t.Errorf("exit %d, stderr %q, ctx %v", code, stderr.String(), ctx.Err())
 		}
-		// Every service, one JSON event per line.
+		// The state of every service, then one JSON event per line.
+		state, events, _ := strings.Cut(out.String(), "\n")
+		var st struct {
+			Type     string
+			Services []api.Service
+		}
+		if err := json.Unmarshal([]byte(state), &st); err != nil || st.Type != "state" || len(st.Services) != 2 {
+			t.Errorf("first line %q (%v), want the state of 2 services", state, err)
+		}
 		var got []uint64
-		for line := range strings.Lines(out.String()) {
+		for line := range strings.Lines(events) {
 			var ev api.Event
 			if err := json.Unmarshal([]byte(line), &ev); err != nil {
 				t.Errorf("line %q: %v", line, err)
@@ -114,7 +125,8 @@ func TestWatch(t *testing.T) {
 	})
 
 	t.Run("refused", func(t *testing.T) {
-		f := newFake(t).on("GET /v1/events", errReply(401, api.CodeUnauthorized, "missing token"))
+		f := newFake(t).on("GET /v1/services", errReply(401, api.CodeUnauthorized, "missing token")).
+			on("GET /v1/events", errReply(401, api.CodeUnauthorized, "missing token"))
 		res := runCtl(t, f, "watch")
 		if res.code != exitRefused || res.stderr != "switchctl: watch: missing token\n" {
 			t.Errorf("exit %d, stderr %q", res.code, res.stderr)

@@ -52,3 +52,34 @@ func activated() (map[string]net.Listener, error) {
 	}
 	return out, nil
 }
+
+// sameAddr reports whether a socket bound at got is what the configured
+// address asks for, so that a socket unit and config.toml that disagree
+// are reported rather than silently served. A port of 0, an empty host and
+// the wildcard hosts (0.0.0.0, [::], which BindIPv6Only=both makes one)
+// match loosely; a host name matches any address on its port.
+func sameAddr(configured string, got net.Addr) bool {
+	if path, ok := strings.CutPrefix(configured, "unix:"); ok {
+		u, isUnix := got.(*net.UnixAddr)
+		return isUnix && u.Name == path
+	}
+	t, ok := got.(*net.TCPAddr)
+	if !ok {
+		return false
+	}
+	host, port, err := net.SplitHostPort(configured)
+	if err != nil {
+		return false
+	}
+	if port != "0" && port != strconv.Itoa(t.Port) {
+		return false
+	}
+	ip := net.ParseIP(host)
+	switch {
+	case host == "" || ip == nil:
+		return true
+	case ip.IsUnspecified():
+		return t.IP.IsUnspecified()
+	}
+	return ip.Equal(t.IP)
+}

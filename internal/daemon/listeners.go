@@ -35,6 +35,13 @@ func (d *daemon) openListeners(ctx context.Context, o Options) error {
 		if given != nil {
 			return given, nil
 		}
+		if ln := passed[name]; ln != nil && addr != "" && !sameAddr(addr, ln.Addr()) {
+			// systemd's socket wins (it is already bound); say so, or an
+			// operator who moved the control API to a unix socket in
+			// config.toml keeps reaching it on TCP without knowing why.
+			d.log.Warn("systemd passed a socket on another address than the configuration names; serving on systemd's",
+				zap.String("name", name), zap.String("configured", addr), zap.Stringer("passed", ln.Addr()))
+		}
 		return d.handover.listener(name, addr, passed[name])
 	}
 	if d.proxyLn, err = pick(o.ProxyListener, "http", cfg.Server.HTTPListen); err != nil {

@@ -136,6 +136,7 @@ func (d *daemon) reload(source string) error {
 			zap.String("path", d.cfgPath), zap.Error(err))
 	}
 	d.published(reloadEvent(ok, source, err))
+	d.sdPoke() // services may have come or gone
 	return err
 }
 

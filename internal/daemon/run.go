@@ -10,6 +10,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/cloudflare/tableflip"
@@ -109,6 +110,7 @@ func Run(ctx context.Context, o Options) error {
 	}
 	d.serveAll()
 	d.notifyReady()
+	d.startSystemd(runCtx)
 	addrs := Addrs{Proxy: listenerAddr(d.proxyLn), HTTPS: listenerAddr(d.httpsLn), Control: listenerAddr(d.controlLn)}
 	logger.Info("switchd started", zap.String("version", o.Version), zap.Int("pid", os.Getpid()), zap.Any("proxy", addrs.Proxy),
 		zap.Any("https", addrs.HTTPS), zap.Stringer("control", addrs.Control), zap.String("state", d.store.Path()),
@@ -166,7 +168,8 @@ type daemon struct {
 	serveErr                       chan error
 	wg                             sync.WaitGroup
 
-	handover *handover // nil: no upgrades
+	handover *handover               // nil: no upgrades
+	sd       atomic.Pointer[sdState] // nil: no $NOTIFY_SOCKET
 	drainers map[*http.Server]*drainer
 }
 

@@ -141,7 +141,8 @@ func TestSwitchctlLogLevel(t *testing.T) {
 	if code, out, errs := switchctl(t, ctlURL, "log-level", "debug"); code != 0 || out != "log level: debug\n" || level.Level() != zap.DebugLevel {
 		t.Fatalf("log-level debug: %d %q %q (level %v)", code, out, errs, level.Level())
 	}
-	if code, _, errs := switchctl(t, ctlURL, "log-level", "loud"); code != 1 || !strings.Contains(errs, "bad level") {
+	// A usage error, like every other one: exit 2, found before asking.
+	if code, _, errs := switchctl(t, ctlURL, "log-level", "loud"); code != 2 || !strings.Contains(errs, "bad level") {
 		t.Fatalf("log-level loud: %d %q", code, errs)
 	}
 }
@@ -191,5 +192,22 @@ func TestControlOnUnixSocket(t *testing.T) {
 	}
 	if _, err := listen("unix:" + sock); err == nil || !strings.Contains(err.Error(), "another process is serving it") {
 		t.Fatalf("a second listener on a live socket: %v", err)
+	}
+}
+
+// TestSwitchctlAtProxyPort: switchctl pointed at the proxy port instead of
+// the control API says so, whether the proxy routes the request to an
+// upstream (a default service) or refuses the Host.
+func TestSwitchctlAtProxyPort(t *testing.T) {
+	blue, green := colourBackend(t, "blue"), colourBackend(t, "green")
+	in := startRun(t, fmt.Sprintf(baseConfig, t.TempDir(), addrOf(blue), addrOf(green)))
+	code, _, errs := switchctl(t, in.proxy, "status")
+	if code != 1 || !strings.Contains(errs, "is "+in.proxy+" the proxy port?") {
+		t.Fatalf("status at the proxy (default service): exit %d %q", code, errs)
+	}
+	in2 := startRun(t, withAppHost(fmt.Sprintf(baseConfig, t.TempDir(), addrOf(blue), addrOf(green)), "app.test"))
+	code, _, errs = switchctl(t, in2.proxy, "flip")
+	if code != 1 || !strings.Contains(errs, "is "+in2.proxy+" the proxy port?") {
+		t.Fatalf("flip at the proxy (no service for the Host): exit %d %q", code, errs)
 	}
 }
