@@ -21,6 +21,9 @@ BIN=${BIN:-$WORK/bin}
 RESULTS=${RESULTS:-$HERE/results}
 STAMP=${STAMP:-$(date +%Y%m%d-%H%M%S)}
 GO=$(command -v go || echo /usr/local/go/bin/go)
+# Every build here (switchd, the harness's backend and gostd) uses the same toolchain,
+# the one the published numbers are for.
+export GOTOOLCHAIN=go1.27.3
 COUNT=${COUNT:-5} BENCHTIME=${BENCHTIME:-1s} PROFTIME=${PROFTIME:-5s}
 WRK_CONNS=${WRK_CONNS:-64} WRK_DUR=${WRK_DUR:-15} PROF_SECS=${PROF_SECS:-10}
 PROXY_PORT=${PROXY_PORT:-18090} CONTROL_PORT=${CONTROL_PORT:-19180} PPROF_PORT=${PPROF_PORT:-19181}

@@ -26,6 +26,9 @@ BIN=${BIN:-$WORK/bin}
 RESULTS=${RESULTS:-$HERE/results}
 STAMP=${STAMP:-$(date +%Y%m%d-%H%M%S)}
 GO=$(command -v go || echo /usr/local/go/bin/go)
+# Every build here (switchd, the harness's backend and gostd) uses the same toolchain,
+# the one the published numbers are for.
+export GOTOOLCHAIN=go1.27.3
 TARGETS=${TARGETS:-"direct nginx haproxy gostd"}
 export POOL=${POOL:-1024} QUIET_MAX=${QUIET_MAX:-120} CONNS=${CONNS:-"64 1000"}
 UPSTREAM_MAX_IDLE=${UPSTREAM_MAX_IDLE:-$POOL}
