@@ -1,6 +1,7 @@
 package switchboard
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -108,7 +109,19 @@ func (b *Board) change(name string, r Request, reason Reason, inMemory bool, tar
 	// state.json already says `to`, so memory, traffic and what a restart
 	// reads agree.
 	unsaved := false
-	if err := b.save(file); err != nil && inMemory {
+	err = b.commit(file, name, cur, next)
+	switch {
+	case errors.Is(err, ErrStoreConflict):
+		// Another host won this generation; its record reaches this board
+		// through ApplyRemote. Not even a revert goes ahead: the fleet
+		// serves what the store holds.
+		b.log.Warn("change lost to another host's", zap.String("service", name), zap.Stringer("to", to), zap.Error(err))
+		return Change{}, refuse(ErrConflict, fmt.Sprintf("%s: another host changed it first (%v); nothing changed", name, err))
+	case errors.Is(err, ErrStoreUnavailable) && !inMemory:
+		b.log.Error("state store unavailable; nothing changed", zap.String("service", name), zap.Error(err))
+		return Change{}, refuse(ErrUnavailable, fmt.Sprintf("%s: %v; nothing changed", name, err))
+	}
+	if err != nil && inMemory {
 		unsaved = true
 		b.unsaved[name] = true
 		b.log.Error("state not saved; reverting in memory only, retrying until state.json can be written",

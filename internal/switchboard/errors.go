@@ -16,6 +16,18 @@ var (
 	ErrNoPrevious      = errors.New("no previous colour")
 	ErrPersist         = errors.New("state could not be saved")
 	ErrBadColor        = errors.New("not a colour")
+	// ErrUnavailable refuses a change because the shared store cannot be
+	// reached; nothing changed.
+	ErrUnavailable = errors.New("state store unavailable")
+)
+
+// Errors a Swapper fails with; the board turns them into refusals.
+var (
+	// ErrStoreConflict: the stored record is not the one the change was
+	// made on (another host changed it first).
+	ErrStoreConflict = errors.New("stored record changed meanwhile")
+	// ErrStoreUnavailable: the store could not be reached.
+	ErrStoreUnavailable = errors.New("store unreachable")
 )
 
 // Refusal is an error with a message for the operator; errors.Is matches
