@@ -335,7 +335,7 @@ func TestDefaults(t *testing.T) {
 		TLS:     TLS{Mode: "off", MinVersion: "1.2", RedirectHTTP: true},
 		Control: Control{Listen: "127.0.0.1:9180", ClientCertRole: "read"},
 		Log:     Log{Level: "info", Format: "json", AccessLog: true},
-		State:   State{Dir: "/var/lib/switchd", OnMissing: "start", Backend: "file",
+		State: State{Dir: "/var/lib/switchd", OnMissing: "start", Backend: "file",
 			Etcd: Etcd{Prefix: "/switchd/", DialTimeout: Duration(2 * time.Second)}},
 		Services: []Service{{
 			Name:    "app",
