@@ -1,6 +1,8 @@
 package switchboard
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
 	"time"
 
@@ -13,23 +15,24 @@ import (
 // it goes through the same publish path and listeners as a local change,
 // with Change.Remote set. It skips the gate (the writer's gate passed and
 // the fleet must serve one colour), and it persists nothing (the record is
-// already stored). A record older than the one served is ignored; one of
-// the same generation replaces only a change held in memory only (of two
-// hosts that changed the same generation while the store was away, the
-// stored one wins). It reports whether the record was applied.
+// already stored). A record older than the one served, or the one served
+// (this host's own change coming back), is ignored; a different one of the
+// same generation wins: two hosts changed that generation while the store
+// was away, and the stored one is what the fleet serves. It reports whether
+// the record was applied.
 func (b *Board) ApplyRemote(name string, rec state.Record) bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	cur, known := b.file.Services[name]
-	if known && (rec.Generation < cur.Generation || rec.Generation == cur.Generation && !b.unsaved[name]) {
+	if known && (rec.Generation < cur.Generation || rec.Generation == cur.Generation && sameRecord(rec, cur)) {
 		return false
 	}
-	if known && b.unsaved[name] {
-		b.log.Warn("a change held in memory lost to the stored one (the newest generation wins)",
+	if known && rec.Generation == cur.Generation {
+		b.log.Warn("a change made while the store was away lost to the stored one of the same generation",
 			zap.String("service", name), zap.Uint64("generation", cur.Generation), zap.Stringer("ours", cur.Active),
 			zap.Stringer("stored", rec.Active), zap.Uint64("stored_generation", rec.Generation))
-		delete(b.unsaved, name)
 	}
+	delete(b.unsaved, name)
 	file := state.File{Version: 1, Services: make(map[string]state.Record, len(b.file.Services)+1)}
 	for k, v := range b.file.Services {
 		file.Services[k] = v
@@ -59,4 +62,12 @@ func (b *Board) ApplyRemote(name string, rec state.Record) bool {
 	b.logChange(c)
 	b.tell(c)
 	return true
+}
+
+// sameRecord compares records by their JSON, which also covers fields
+// added to state.Record later.
+func sameRecord(a, b state.Record) bool {
+	x, err1 := json.Marshal(a)
+	y, err2 := json.Marshal(b)
+	return err1 == nil && err2 == nil && bytes.Equal(x, y)
 }
