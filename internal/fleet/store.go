@@ -68,7 +68,7 @@ type Store struct {
 
 	mu   sync.Mutex
 	revs map[string]seen // each service's key as last seen
-	file state.File       // what this host applied: the local copy
+	file state.File      // what this host applied: the local copy
 }
 
 // Open loads every record under the prefix. When etcd cannot be reached
