@@ -93,6 +93,9 @@ func startHost(t *testing.T, name, dir string, endpoints ...string) *host {
 	b.AddListener(seen)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
+	retried := make(chan struct{})
+	// As switchd does: reverts held locally are saved again until they are.
+	go func() { defer close(retried); b.RetryPersist(ctx, 50*time.Millisecond, nil) }()
 	go func() {
 		defer close(done)
 		s.Run(ctx, b.ApplyRemote, func() Node { return Node{Address: "127.0.0.1:0", Services: served(b)} })
@@ -103,6 +106,7 @@ func startHost(t *testing.T, name, dir string, endpoints ...string) *host {
 		once.Do(func() {
 			cancel()
 			<-done
+			<-retried
 			b.Close()
 			_ = s.Close()
 		})
