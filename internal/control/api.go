@@ -26,6 +26,8 @@ type (
 	ConfigStatus  = api.ConfigStatus
 	ReloadStatus  = api.ReloadStatus
 	StateStatus   = api.StateStatus
+	Fleet         = api.Fleet
+	FleetNode     = api.FleetNode
 )
 
 // The error codes; see package api.
@@ -48,4 +50,5 @@ const (
 	CodeInternal             = api.CodeInternal
 	CodeUpgradeFailed        = api.CodeUpgradeFailed
 	CodeUpgrading            = api.CodeUpgrading
+	CodeStoreUnavailable     = api.CodeStoreUnavailable
 )

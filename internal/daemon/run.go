@@ -22,6 +22,7 @@ import (
 
 	"github.com/switchd/switchd/internal/config"
 	"github.com/switchd/switchd/internal/control"
+	"github.com/switchd/switchd/internal/fleet"
 	"github.com/switchd/switchd/internal/guard"
 	"github.com/switchd/switchd/internal/health"
 	"github.com/switchd/switchd/internal/metrics"
@@ -146,7 +147,10 @@ type daemon struct {
 	reloadMu   sync.Mutex
 	lastReload reloadResult
 
-	store    *state.Store
+	store    *state.Store // state.json; with the etcd backend its local copy
+	fleet    *fleet.Store // the etcd backend; nil with "file"
+	node     string       // this host's name in the fleet
+	fleetRun bool         // runFleet started (and closes the client)
 	metrics  *metrics.Metrics
 	monitor  *health.Monitor
 	board    *switchboard.Board
@@ -239,6 +243,10 @@ func (d *daemon) start(ctx context.Context, o Options) error {
 	d.setReloadResult("start", nil)
 	d.setNotify(cfg.Notify)
 	d.stateMissing()
+	boardStore, file, err := d.openFleet(ctx, cfg.State, store, file)
+	if err != nil {
+		return err
+	}
 
 	d.monitor = health.NewMonitor(health.Options{Logger: d.log.Named("health"), Metrics: d.metrics, Observer: healthEvents{d}})
 	if err := d.monitor.Sync(cfg.Services); err != nil {
@@ -249,7 +257,7 @@ func (d *daemon) start(ctx context.Context, o Options) error {
 	d.guard = guard.New(guard.Options{Logger: d.log.Named("guard"), Events: guardEvents{d}})
 	d.configureGuard(cfg)
 	d.board, err = switchboard.New(cfg, switchboard.Options{
-		Store: store, State: file, Targets: d.monitor, Logger: d.log.Named("switchboard"), Persistence: persistence{d},
+		Store: boardStore, State: file, Targets: d.monitor, Logger: d.log.Named("switchboard"), Persistence: persistence{d},
 		Transport: proxy.TransportOptions{
 			DialTimeout:           cfg.Server.UpstreamDialTimeout.D(),
 			ResponseHeaderTimeout: cfg.Server.UpstreamResponseTimeout.D(),
@@ -267,6 +275,11 @@ func (d *daemon) start(ctx context.Context, o Options) error {
 	d.board.AddListener(d.guard)
 	d.board.AddListener(eventsListener{d})
 	d.board.Announce()
+	if d.fleet != nil {
+		d.fleetRun = true
+		d.wg.Add(1)
+		go d.runFleet(ctx)
+	}
 	d.wg.Add(1)
 	// Gated: once this process hands over, its successor's guard acts.
 	go func() { defer d.wg.Done(); d.guard.Run(ctx, d.handover.switcher(d.board)) }()
@@ -294,6 +307,7 @@ func (d *daemon) start(ctx context.Context, o Options) error {
 		Metrics: promhttp.HandlerFor(gathererWithSample(d.metrics, d.board), promhttp.HandlerOpts{}),
 		Reload:  func(rctx context.Context) error { return d.requestReload(rctx, "api") },
 		Status:  d.status,
+		Fleet:   d.fleetList,
 		Upgrade: d.upgradeFunc(),
 	}
 	if err := d.controlAccess(cfg.Control, &apiOpts); err != nil {
@@ -491,6 +505,9 @@ func (d *daemon) waitUpgraded(ctx context.Context, stop <-chan struct{}) {
 
 // stop releases what start acquired; safe on a partial start.
 func (d *daemon) stop() {
+	if d.fleet != nil && !d.fleetRun {
+		_ = d.fleet.Close()
+	}
 	if d.board != nil {
 		d.board.Close()
 	}

@@ -46,6 +46,12 @@ type Metrics struct {
 	// ControlAuthFailures counts failed authentications at the control
 	// API by reason (AuthFailureReasons).
 	ControlAuthFailures *prometheus.CounterVec // reason
+	// StoreUp is 1 while the state store answers (always with the file
+	// backend), 0 while etcd cannot be reached.
+	StoreUp prometheus.Gauge
+	// StoreAppliedGeneration is the generation of each service's record
+	// this host applied from the store (its own changes and other hosts').
+	StoreAppliedGeneration *prometheus.GaugeVec // service
 }
 
 // The values of the reason label of control_auth_failures_total: no token,
@@ -109,6 +115,12 @@ func New(reg *prometheus.Registry, version string) *Metrics {
 	m.StatePersistFailures = prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "state_persist_failures_total",
 		Help: "Failed writes of state.json: refused changes, automatic reverts held in memory only, and each retry of those (every second)."})
 	reg.MustRegister(m.StatePersistFailures)
+	m.StoreUp = prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Name: "store_up",
+		Help: "1 while the state store answers (always with backend file), 0 while etcd cannot be reached: changes are refused, the last applied state is served."})
+	m.StoreAppliedGeneration = prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: ns, Name: "store_applied_generation",
+		Help: "Generation of each service's record this host applied from the state store, its own changes and other hosts'."}, []string{"service"})
+	reg.MustRegister(m.StoreUp, m.StoreAppliedGeneration)
+	m.StoreUp.Set(1)
 	m.BuildInfo.WithLabelValues(version, runtime.Version()).Set(1)
 	for _, r := range AuthFailureReasons {
 		m.ControlAuthFailures.WithLabelValues(r)
@@ -122,6 +134,7 @@ func (m *Metrics) Declare(svcs []config.Service) {
 	for i := range svcs {
 		s := &svcs[i]
 		m.Generation.WithLabelValues(s.Name)
+		m.StoreAppliedGeneration.WithLabelValues(s.Name)
 		m.GuardTrips.WithLabelValues(s.Name)
 		for _, r := range Reasons {
 			m.Flips.WithLabelValues(s.Name, r)

@@ -145,6 +145,9 @@ func (b *Board) logChange(c Change) {
 	fields := []zap.Field{zap.String("service", c.Service), zap.Stringer("from", c.From), zap.Stringer("to", c.To),
 		zap.Uint64("generation", c.Generation), zap.String("reason", string(c.Reason)), zap.String("actor", c.Actor),
 		zap.String("detail", c.Detail), zap.Bool("forced", c.Forced)}
+	if c.Remote {
+		fields = append(fields, zap.Bool("remote", true))
+	}
 	switch c.Reason {
 	case Guard, Failover:
 		b.log.Error("reverted", fields...)
