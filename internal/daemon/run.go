@@ -275,11 +275,6 @@ func (d *daemon) start(ctx context.Context, o Options) error {
 	d.board.AddListener(d.guard)
 	d.board.AddListener(eventsListener{d})
 	d.board.Announce()
-	if d.fleet != nil {
-		d.fleetRun = true
-		d.wg.Add(1)
-		go d.runFleet(ctx)
-	}
 	d.wg.Add(1)
 	// Gated: once this process hands over, its successor's guard acts.
 	go func() { defer d.wg.Done(); d.guard.Run(ctx, d.handover.switcher(d.board)) }()
@@ -288,6 +283,12 @@ func (d *daemon) start(ctx context.Context, o Options) error {
 
 	if err := d.openListeners(ctx, o); err != nil {
 		return err
+	}
+	// After the listeners: this host's fleet entry names its control address.
+	if d.fleet != nil {
+		d.fleetRun = true
+		d.wg.Add(1)
+		go d.runFleet(ctx)
 	}
 	d.handler = proxy.NewHandler(d.board.Router(), proxy.HandlerOptions{
 		Logger: d.log.Named("proxy"), AccessLog: cfg.Log.AccessLog, TrustedProxies: cfg.Server.Trusted,
