@@ -32,6 +32,7 @@ type changeFlags struct {
 	force      bool
 	reason     string
 	waitStable bool
+	waitFleet  bool
 }
 
 // commands lists every command with how many positional arguments it takes.
@@ -45,6 +46,7 @@ var commands = map[string]struct{ min, max int }{
 	"reload":    {0, 0},
 	"upgrade":   {0, 0},
 	"log-level": {0, 1},
+	"fleet":     {0, 0},
 	"version":   {0, 0},
 }
 
@@ -82,6 +84,7 @@ func parseArgs(args []string) (*invocation, error) {
 		fs.BoolVar(&c.force, "force", false, "")
 		fs.StringVar(&c.reason, "reason", "", "")
 		fs.BoolVar(&c.waitStable, "wait-stable", false, "")
+		fs.BoolVar(&c.waitFleet, "wait-fleet", false, "")
 	}
 	pos, err := parseInterleaved(fs, rest[1:])
 	if err != nil {

@@ -266,3 +266,36 @@ func TestFleetFlipsUnderLoad(t *testing.T) {
 		t.Fatalf("%d of %d requests failed across %d flips", failed, total, flips)
 	}
 }
+
+// switchctl flip --wait-fleet returns once every host serves the flip;
+// switchctl fleet lists the hosts; with etcd away a flip exits 1 saying
+// the store is unavailable.
+func TestFleetSwitchctl(t *testing.T) {
+	e := testkit.StartEtcd(t)
+	blue, green := colourBackend(t, "blue"), colourBackend(t, "green")
+	hosts := startFleet(t, e.ClientURL, addrOf(blue), addrOf(green), "", "a", "b", "c")
+	code, out, errs := switchctl(t, hosts[0].control, "flip", "--wait-fleet")
+	if code != 0 {
+		t.Fatalf("flip --wait-fleet: %d %q %q", code, out, errs)
+	}
+	for _, h := range hosts {
+		if got := servedBy(t, h.instance); got != "green" {
+			t.Errorf("after flip --wait-fleet, %s serves %q", h.node, got)
+		}
+	}
+	code, out, errs = switchctl(t, hosts[1].control, "fleet")
+	if code != 0 || !strings.Contains(out, "b (this)") || !strings.Contains(out, "app@1") {
+		t.Fatalf("fleet: %d %q %q", code, out, errs)
+	}
+	for _, n := range []string{"a ", "c "} {
+		if !strings.Contains(out, "\n"+n) {
+			t.Errorf("fleet does not list %s: %q", n, out)
+		}
+	}
+	e.Stop()
+	waitMetric(t, hosts[0].control, "switchd_store_up 0")
+	code, out, errs = switchctl(t, hosts[0].control, "flip")
+	if code != 1 || !strings.Contains(errs, "state store unavailable") {
+		t.Fatalf("flip with etcd away: %d %q %q, want exit 1 and the store unavailable", code, out, errs)
+	}
+}

@@ -27,7 +27,7 @@ var (
 	// made on (another host changed it first).
 	ErrStoreConflict = errors.New("stored record changed meanwhile")
 	// ErrStoreUnavailable: the store could not be reached.
-	ErrStoreUnavailable = errors.New("store unreachable")
+	ErrStoreUnavailable = errors.New("state store unavailable")
 )
 
 // Refusal is an error with a message for the operator; errors.Is matches
