@@ -142,7 +142,8 @@ func TestControlRoutesDocumented(t *testing.T) {
 	// only registers handlers, so no switchboard is needed to list them.
 	lvl := zap.NewAtomicLevel()
 	stub := http.NotFoundHandler()
-	srv := control.New(control.Options{Metrics: stub, Events: stub, Level: &lvl, Reload: func(context.Context) error { return nil }})
+	srv := control.New(control.Options{Metrics: stub, Events: stub, Level: &lvl, Reload: func(context.Context) error { return nil },
+		Fleet: func(context.Context) (control.Fleet, error) { return control.Fleet{}, nil }})
 	routes := srv.Routes()
 	if len(routes) == 0 {
 		t.Fatal("control.Server.Routes is empty")
