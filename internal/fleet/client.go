@@ -2,15 +2,22 @@ package fleet
 
 import (
 	"crypto/tls"
+	"io"
 	"os"
 	"strings"
 
 	"go.etcd.io/etcd/client/pkg/v3/transport"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
+	"google.golang.org/grpc/grpclog"
 
 	"github.com/switchd/switchd/internal/config"
 )
+
+// grpc, under the etcd client, logs every failed reconnect to stderr on
+// its own; etcd being away is reported once through switchd's logger and
+// switchd_store_up instead. SetLoggerV2 must run before grpc does.
+func init() { grpclog.SetLoggerV2(grpclog.NewLoggerV2(io.Discard, io.Discard, io.Discard)) }
 
 // PasswordEnv names the environment variable the etcd password is read
 // from, so that it is not written into config.toml.

@@ -1,6 +1,8 @@
 package testkit
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"net"
 	"net/http"
@@ -20,6 +22,7 @@ type Etcd struct {
 	// ClientURL is where clients connect: "http://127.0.0.1:PORT".
 	ClientURL string
 	t         testing.TB
+	tls       *tls.Config // clients' TLS; nil: plain http
 	args      []string
 	cmd       *exec.Cmd
 	exited    chan struct{}
@@ -28,9 +31,33 @@ type Etcd struct {
 // StartEtcd starts a single-member etcd.
 func StartEtcd(t testing.TB) *Etcd { return StartEtcdCluster(t, 1)[0] }
 
+// StartEtcdTLS starts a single-member etcd that serves clients over TLS
+// with a certificate of ca and requires client certificates ca signed;
+// client is the certificate WaitHealthy uses.
+func StartEtcdTLS(t testing.TB, ca *CA, clientCert, clientKey string) *Etcd {
+	t.Helper()
+	cert, key := ca.Server(t)
+	pair, err := tls.LoadX509KeyPair(clientCert, clientKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pem, err := os.ReadFile(ca.File)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(pem)
+	return startEtcd(t, 1, &tls.Config{RootCAs: pool, Certificates: []tls.Certificate{pair}},
+		"--cert-file", cert, "--key-file", key, "--client-cert-auth", "--trusted-ca-file", ca.File)[0]
+}
+
 // StartEtcdCluster starts an n-member etcd cluster and waits until every
 // member answers. The members are stopped when the test ends.
-func StartEtcdCluster(t testing.TB, n int) []*Etcd {
+func StartEtcdCluster(t testing.TB, n int) []*Etcd { return startEtcd(t, n, nil) }
+
+// startEtcd starts n members; with clientTLS their client URLs are https
+// and extra holds the TLS flags.
+func startEtcd(t testing.TB, n int, clientTLS *tls.Config, extra ...string) []*Etcd {
 	t.Helper()
 	bin, err := exec.LookPath("etcd")
 	if err != nil {
@@ -43,6 +70,9 @@ func StartEtcdCluster(t testing.TB, n int) []*Etcd {
 	for i := range n {
 		names[i] = fmt.Sprintf("m%d", i)
 		clients[i] = "http://" + freeAddr(t)
+		if clientTLS != nil {
+			clients[i] = "https://" + strings.TrimPrefix(clients[i], "http://")
+		}
 		peers[i] = "http://" + freeAddr(t)
 		initial = append(initial, names[i]+"="+peers[i])
 	}
@@ -50,7 +80,7 @@ func StartEtcdCluster(t testing.TB, n int) []*Etcd {
 	out := make([]*Etcd, n)
 	for i := range n {
 		dir := filepath.Join(t.TempDir(), names[i])
-		e := &Etcd{ClientURL: clients[i], t: t, args: []string{bin,
+		e := &Etcd{ClientURL: clients[i], t: t, tls: clientTLS, args: []string{bin,
 			"--name", names[i], "--data-dir", dir,
 			"--listen-client-urls", clients[i], "--advertise-client-urls", clients[i],
 			"--listen-peer-urls", peers[i], "--initial-advertise-peer-urls", peers[i],
@@ -59,6 +89,7 @@ func StartEtcdCluster(t testing.TB, n int) []*Etcd {
 			// Loopback and a loaded test machine: short heartbeats find a
 			// killed leader quickly, the election timeout tolerates stalls.
 			"--heartbeat-interval", "50", "--election-timeout", "1000"}}
+		e.args = append(e.args, extra...)
 		e.Start()
 		t.Cleanup(e.Stop)
 		out[i] = e
@@ -107,7 +138,7 @@ func (e *Etcd) Stop() {
 func (e *Etcd) WaitHealthy() {
 	e.t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
-	c := &http.Client{Timeout: time.Second}
+	c := &http.Client{Timeout: time.Second, Transport: &http.Transport{TLSClientConfig: e.tls}}
 	for time.Now().Before(deadline) {
 		resp, err := c.Get(e.ClientURL + "/health")
 		if err == nil {
