@@ -18,7 +18,7 @@ func (v validator) stateBackend(st *State) {
 	}
 	e := &st.Etcd
 	if len(e.Endpoints) == 0 {
-		v.add("state.etcd.endpoints", nil, `must name at least one etcd client URL with backend "etcd"`)
+		v.add("state.etcd.endpoints", []string{"state.backend"}, `must name at least one etcd client URL with backend "etcd"`)
 	}
 	for _, ep := range e.Endpoints {
 		if u, err := url.Parse(ep); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Port() == "" {

@@ -14,7 +14,7 @@ import (
 func FuzzParse(f *testing.F) {
 	f.Add([]byte(minimal))
 	f.Add([]byte(demoTOML))
-	if shipped, err := os.ReadFile("../config.toml"); err == nil {
+	if shipped, err := os.ReadFile("../../config.toml"); err == nil {
 		f.Add(shipped)
 	}
 	for _, tt := range parseErrorTests {

@@ -137,6 +137,18 @@ var parseErrorTests = []struct {
 		`config.toml:2: log.format: bad format "text" (want "json" or "console")`},
 	{"state on_missing", "[state]\non_missing = \"ignore\"\n" + minimal,
 		`config.toml:2: state.on_missing: bad value "ignore" (want "start" or "refuse")`},
+	{"state backend", "[state]\nbackend = \"consul\"\n" + minimal,
+		`config.toml:2: state.backend: bad value "consul" (want "file" or "etcd")`},
+	{"state etcd no endpoints", "[state]\nbackend = \"etcd\"\n" + minimal,
+		`config.toml:2: state.etcd.endpoints: must name at least one etcd client URL with backend "etcd"`},
+	{"state etcd bad endpoint", "[state]\nbackend = \"etcd\"\n[state.etcd]\nendpoints = [\"10.0.0.5:2379\"]\n" + minimal,
+		`config.toml:4: state.etcd.endpoints: bad endpoint "10.0.0.5:2379" (want http://host:port or https://host:port)`},
+	{"state etcd prefix", "[state]\nbackend = \"etcd\"\n[state.etcd]\nendpoints = [\"http://127.0.0.1:2379\"]\nprefix = \"switchd\"\n" + minimal,
+		`config.toml:5: state.etcd.prefix: must start and end with "/", got "switchd"`},
+	{"state etcd cert without key", "[state]\nbackend = \"etcd\"\n[state.etcd]\nendpoints = [\"https://127.0.0.1:2379\"]\ncert_file = \"c.pem\"\n" + minimal,
+		`config.toml:5: state.etcd.cert_file: cert_file and key_file go together (a client certificate needs both)`},
+	{"state etcd dial timeout", "[state]\nbackend = \"etcd\"\n[state.etcd]\nendpoints = [\"http://127.0.0.1:2379\"]\ndial_timeout = \"1ms\"\n" + minimal,
+		`config.toml:5: state.etcd.dial_timeout: must be at least 10ms, got "1ms"`},
 	{"tls acme wildcard", "[tls]\nmode = \"acme\"\n[[service]]\nname = \"app\"\nhosts = [\"example.com\", \"*.example.com\"]\nblue.upstreams = [\"a:1\"]\n",
 		`config.toml:5: service "app": hosts: "*.example.com" needs a DNS challenge, which tls.mode "acme" does not do; use tls.mode "files"`},
 	{"tls acme no exact host", "[tls]\nmode = \"acme\"\n[[service]]\nname = \"app\"\nblue.upstreams = [\"a:1\"]\n",
@@ -500,14 +512,14 @@ func TestLoad(t *testing.T) {
 
 // The shipped example must parse, and document every key there is.
 func TestShippedConfig(t *testing.T) {
-	c, err := Load("../config.toml")
+	c, err := Load("../../config.toml")
 	if err != nil {
 		t.Fatalf("shipped config:\n%v", err)
 	}
 	if len(c.Services) != 1 || c.Services[0].Name != "app" || c.State.Dir != "/var/lib/switchd" {
 		t.Errorf("shipped config: %+v", c)
 	}
-	text, err := os.ReadFile("../config.toml")
+	text, err := os.ReadFile("../../config.toml")
 	if err != nil {
 		t.Fatal(err)
 	}
