@@ -24,9 +24,11 @@ func TestEtcdAway(t *testing.T) {
 	waitServing(t, config.Green, 1, a, b, c)
 
 	e.Stop()
+	stopped := time.Now()
 	for _, h := range []*host{a, b, c} {
 		waitUp(t, h, false)
 	}
+	t.Logf("etcd stopped: every host refuses changes after %v", time.Since(stopped))
 	waitServing(t, config.Green, 1, a, b, c)
 	if _, err := b.board.Flip("app", switchboard.Request{}); !isRefusal(err, switchboard.ErrUnavailable) {
 		t.Fatalf("flip while etcd is away: %v, want unavailable", err)
@@ -48,10 +50,13 @@ func TestEtcdAway(t *testing.T) {
 
 	e.Start()
 	e.WaitHealthy()
+	back := time.Now()
 	waitServing(t, config.Blue, 2, a, b, c)
+	t.Logf("etcd back: a's revert written and served by every host after %v", time.Since(back))
 	for _, h := range []*host{a, b, c} {
 		waitUp(t, h, true)
 	}
+	t.Logf("etcd back: every host takes changes after %v", time.Since(back))
 	if _, err := b.board.Flip("app", switchboard.Request{Expect: config.Blue}); err != nil {
 		t.Fatalf("flip after etcd returned: %v", err)
 	}
@@ -108,6 +113,7 @@ func TestClusterMemberKilled(t *testing.T) {
 	}
 	waitServing(t, config.Green, 1, a, b)
 	members[0].Stop()
+	killed := time.Now()
 	// The first requests may go to the dead member; the client moves on.
 	var err error
 	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
@@ -119,5 +125,6 @@ func TestClusterMemberKilled(t *testing.T) {
 	if err != nil {
 		t.Fatalf("flip with one of three members killed: %v", err)
 	}
+	t.Logf("member killed: first flip accepted after %v", time.Since(killed))
 	waitServing(t, config.Blue, 2, a, b)
 }
