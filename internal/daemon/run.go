@@ -242,11 +242,11 @@ func (d *daemon) start(ctx context.Context, o Options) error {
 	d.metrics.ReloadTime.SetToCurrentTime()
 	d.setReloadResult("start", nil)
 	d.setNotify(cfg.Notify)
-	d.stateMissing()
 	boardStore, file, err := d.openFleet(ctx, cfg.State, store, file)
 	if err != nil {
 		return err
 	}
+	d.stateMissing()
 
 	d.monitor = health.NewMonitor(health.Options{Logger: d.log.Named("health"), Metrics: d.metrics, Observer: healthEvents{d}})
 	if err := d.monitor.Sync(cfg.Services); err != nil {
