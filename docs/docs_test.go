@@ -146,6 +146,7 @@ func TestControlRoutesDocumented(t *testing.T) {
 		Reload:  func(context.Context) error { return nil },
 		Status:  func() control.Status { return control.Status{} },
 		Upgrade: func() error { return nil },
+		Fleet:   func(context.Context) (control.Fleet, error) { return control.Fleet{}, nil },
 	})
 	routes := srv.Routes()
 	if len(routes) == 0 {

@@ -28,9 +28,12 @@ const (
 	CodeReverted        = "reverted"
 	CodeTimeout         = "timeout"
 	CodePersist         = "persist_failed"
-	CodeInternal        = "internal"
-	CodeUpgradeFailed   = "upgrade_failed" // the new process did not start; the old one serves on
-	CodeUpgrading       = "upgrading"      // 503: a handover is under way, retry
+	// CodeStoreUnavailable (503): the shared state store (etcd) cannot be
+	// reached; nothing changed, retry once it is back.
+	CodeStoreUnavailable = "store_unavailable"
+	CodeInternal         = "internal"
+	CodeUpgradeFailed    = "upgrade_failed" // the new process did not start; the old one serves on
+	CodeUpgrading        = "upgrading"      // 503: a handover is under way, retry
 )
 
 // ErrorBody is every error answer: {"error":{"code":…,"message":…}}.
@@ -248,6 +251,9 @@ type Event struct {
 	Generation uint64 `json:"generation,omitempty"`
 	Actor      string `json:"actor,omitempty"`
 	Forced     bool   `json:"forced,omitempty"`
+	// Remote marks a change another host of the fleet made, applied here
+	// from the shared store; false: made on this host.
+	Remote bool `json:"remote,omitempty"`
 	// Health transitions.
 	Color    string `json:"color,omitempty"`
 	Upstream string `json:"upstream,omitempty"`

@@ -146,6 +146,34 @@ type State struct {
 	// (there a missing file means the volume is not mounted). Default
 	// "start".
 	OnMissing string `toml:"on_missing"`
+	// Backend is where the records live: "file" (state.json in Dir, one
+	// host) or "etcd" (shared by every host of a fleet, with a local copy
+	// in Dir). Default "file".
+	Backend string `toml:"backend"`
+	// Etcd configures the etcd backend; ignored with "file".
+	Etcd Etcd `toml:"etcd"`
+}
+
+// Etcd is [state.etcd]: the etcd cluster a fleet of switchd hosts shares.
+type Etcd struct {
+	// Endpoints are the cluster's client URLs ("https://10.0.0.5:2379");
+	// required with backend "etcd".
+	Endpoints []string `toml:"endpoints"`
+	// Prefix is the key prefix everything switchd keeps lives under.
+	// Default "/switchd/".
+	Prefix string `toml:"prefix"`
+	// Node is this host's name in the fleet; "" means the hostname.
+	Node string `toml:"node"`
+	// DialTimeout bounds connecting and each request. Default 2s.
+	DialTimeout Duration `toml:"dial_timeout"`
+	// CAFile verifies etcd's certificates; "" means the system roots.
+	CAFile string `toml:"ca_file"`
+	// CertFile and KeyFile are a client certificate; "" means none.
+	CertFile string `toml:"cert_file"`
+	KeyFile  string `toml:"key_file"`
+	// Username authenticates to etcd, with the password from
+	// $SWITCHD_ETCD_PASSWORD; "" means no authentication.
+	Username string `toml:"username"`
 }
 
 // Service is one application behind switchd.

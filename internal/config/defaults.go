@@ -67,6 +67,9 @@ func applyDefaults(c *Config, set func(path string) bool) {
 
 	def("state.dir", func() { c.State.Dir = DefaultStateDir })
 	def("state.on_missing", func() { c.State.OnMissing = "start" })
+	def("state.backend", func() { c.State.Backend = "file" })
+	def("state.etcd.prefix", func() { c.State.Etcd.Prefix = "/switchd/" })
+	def("state.etcd.dial_timeout", func() { c.State.Etcd.DialTimeout = dur(2 * time.Second) })
 
 	for i := range c.Services {
 		sv, p := &c.Services[i], elem("service", i)+"."

@@ -83,6 +83,7 @@ func validate(c *Config, s *scan) {
 	if m := c.State.OnMissing; m != "start" && m != "refuse" {
 		v.add("state.on_missing", nil, `bad value %q (want "start" or "refuse")`, m)
 	}
+	v.stateBackend(&c.State)
 	v.services(c.Services)
 	v.tlsHosts(c) // after services: it needs their hosts normalised
 	for i := range c.Notify {

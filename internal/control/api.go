@@ -27,6 +27,8 @@ type (
 	ReloadStatus  = api.ReloadStatus
 	StateStatus   = api.StateStatus
 	CertStatus    = api.CertStatus
+	Fleet         = api.Fleet
+	FleetNode     = api.FleetNode
 )
 
 // The error codes; see package api.
@@ -49,4 +51,5 @@ const (
 	CodeInternal             = api.CodeInternal
 	CodeUpgradeFailed        = api.CodeUpgradeFailed
 	CodeUpgrading            = api.CodeUpgrading
+	CodeStoreUnavailable     = api.CodeStoreUnavailable
 )

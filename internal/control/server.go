@@ -48,6 +48,10 @@ type Options struct {
 	// GET /v1/status and the "switchd" object of GET /v1/services; nil:
 	// neither.
 	Status func() Status
+	// Fleet lists the hosts that share this one's state for GET
+	// /v1/fleet; an error means the shared store cannot be reached (503
+	// store_unavailable). nil: no such endpoint.
+	Fleet func(ctx context.Context) (Fleet, error)
 	// Upgrade starts the binary on disk on the same sockets for POST
 	// /v1/upgrade and returns once it serves; nil: 404.
 	Upgrade func() error
@@ -127,6 +131,9 @@ func New(o Options) *Server {
 		s.route("/v1/status", "GET", RoleRead, "", func(w http.ResponseWriter, _ *http.Request) {
 			writeJSON(w, http.StatusOK, o.Status())
 		})
+	}
+	if o.Fleet != nil {
+		s.route("/v1/fleet", "GET", RoleRead, "", s.fleet)
 	}
 	if o.Upgrade != nil {
 		s.route("/v1/upgrade", "POST", RoleAdmin, "upgrade", s.upgrade)
@@ -396,6 +403,8 @@ func errorStatus(err error) (int, string) {
 		return http.StatusBadRequest, CodeBadRequest
 	case errors.Is(err, switchboard.ErrPersist):
 		return http.StatusInternalServerError, CodePersist
+	case errors.Is(err, switchboard.ErrUnavailable):
+		return http.StatusServiceUnavailable, CodeStoreUnavailable
 	}
 	return http.StatusInternalServerError, CodeInternal
 }

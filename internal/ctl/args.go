@@ -51,6 +51,7 @@ type changeFlags struct {
 	force      bool
 	reason     string
 	waitStable bool
+	waitFleet  bool
 }
 
 // commands lists every command with how many positional arguments it takes.
@@ -69,6 +70,7 @@ var commands = map[string]struct{ min, max int }{
 	"pool":       {2, 1 << 10},
 	"health":     {0, 0},
 	"completion": {1, 1},
+	"fleet":      {0, 0},
 }
 
 // logLevels are the levels log-level accepts, as switchd's [log].level.
@@ -122,6 +124,7 @@ func (inv *invocation) parseCommand(rest []string, arity struct{ min, max int })
 		fs.BoolVar(&c.force, "force", false, "")
 		fs.StringVar(&c.reason, "reason", "", "")
 		fs.BoolVar(&c.waitStable, "wait-stable", false, "")
+		fs.BoolVar(&c.waitFleet, "wait-fleet", false, "")
 	case "deploy":
 		fs.Var(&inv.deploy.upstreams, "upstream", "")
 		fs.StringVar(&inv.deploy.smoke, "smoke", "", "")

@@ -152,6 +152,11 @@ func (r *runner) change(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if f.waitFleet {
+		if err := r.waitFleet(ctx, name, res.Service.Generation); err != nil {
+			return err
+		}
+	}
 	if !f.waitStable {
 		if r.inv.json {
 			r.printJSON(changeJSON)

@@ -52,7 +52,7 @@ const usage = `usage: switchctl [--addr URL|unix:PATH] [--token T] [--cacert F] 
 
 commands:
   status   [SERVICE]          every service in a table, or one with its upstreams
-  flip     [SERVICE] [--expect COLOR] [--force] [--reason TEXT] [--wait-stable]
+  flip     [SERVICE] [--expect COLOR] [--force] [--reason TEXT] [--wait-stable] [--wait-fleet]
                               make the idle colour active
   set      SERVICE COLOR      make COLOR active (nothing changes if it already is)
   rollback [SERVICE]          go back to the previous colour
@@ -72,6 +72,8 @@ commands:
   reload                      make switchd re-read its configuration
   upgrade                     start the switchd binary on disk on the same sockets;
                               the old process drains (admin token; default timeout 90s)
+  fleet                       the hosts sharing switchd's state: node, address, last
+                              seen, the generation each serves
   log-level [LEVEL]           show, or set (debug, info, warn, error), the log level
   version                     print switchctl's version
   health                      exit 0 if switchd answers /healthz (no token needed)
@@ -96,6 +98,8 @@ flags (before or after the command and its arguments):
   --reason TEXT           flip/set/rollback: why, kept in switchd's state
   --wait-stable           flip/set/rollback: then wait until stable; with --json
                           prints {"change":…,"wait":…}
+  --wait-fleet            flip/set/rollback: then wait until every live host of the
+                          fleet serves the new generation
 
 SERVICE may be left out when exactly one service is configured.
 Exit codes: 0 done, 1 failed or unreachable, 2 usage, 3 refused,
@@ -251,6 +255,8 @@ func run(ctx context.Context, args []string, env func(string) string, stdout, st
 		err = r.completion(ctx)
 	case "health":
 		err = r.health(ctx)
+	case "fleet":
+		err = r.fleet(ctx)
 	}
 	if err != nil {
 		return r.fail(ctx, err)

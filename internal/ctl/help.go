@@ -35,7 +35,8 @@ flags:
   --force                 skip the health gate
   --reason TEXT           why, kept in switchd's state
   --wait-stable           then wait until stable: without --timeout, as long
-                          as the guard's watch lasts, plus 30s`
+                          as the guard's watch lasts, plus 30s
+  --wait-fleet            then wait until every live host serves the change`
 
 // commandHelp is each command's usage: synopsis, then what it does.
 var commandHelp = map[string]string{
@@ -87,6 +88,10 @@ drains. Needs an admin token; default timeout 90s.`,
 	"log-level": `log-level [LEVEL]
 
 Show the log level, or set it to debug, info, warn or error (admin token).`,
+	"fleet": `fleet
+
+The hosts that share this switchd's state (backend etcd): node, control
+address, last seen, and the generation each serves per service.`,
 	"version": `version
 
 Print switchctl's version.`,

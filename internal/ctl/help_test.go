@@ -119,7 +119,7 @@ _switchctl; echo "${COMPREPLY[@]}"`
 		}
 		return strings.TrimSpace(string(out))
 	}
-	if got := complete("switchctl", "fl"); got != "flip" {
+	if got := complete("switchctl", "fl"); got != "fleet flip" {
 		t.Errorf("fl → %q", got)
 	}
 	if got := complete("switchctl", "flip", "--wa"); got != "--wait-stable" {

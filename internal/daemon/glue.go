@@ -32,7 +32,7 @@ func (l eventsListener) Changed(c switchboard.Change) {
 		typ = "failover"
 	}
 	l.d.published(control.Event{Type: typ, Service: c.Service, From: c.From.String(), To: c.To.String(),
-		Generation: c.Generation, Actor: c.Actor, Forced: c.Forced, Detail: c.Detail, Time: c.At})
+		Generation: c.Generation, Actor: c.Actor, Forced: c.Forced, Detail: c.Detail, Time: c.At, Remote: c.Remote})
 	if c.Unsaved {
 		l.d.published(unsavedEvent(c))
 	}

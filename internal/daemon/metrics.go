@@ -25,7 +25,12 @@ func (l metricsListener) Changed(c switchboard.Change) {
 		l.m.ActiveColor.WithLabelValues(c.Service, col.String()).Set(v)
 	}
 	l.m.Generation.WithLabelValues(c.Service).Set(float64(c.Generation))
-	if c.Changed && !c.Startup {
+	if !c.Unsaved {
+		l.m.StoreAppliedGeneration.WithLabelValues(c.Service).Set(float64(c.Generation))
+	}
+	// Another host's change is counted there, so that a sum over the
+	// fleet counts each change once.
+	if c.Changed && !c.Startup && !c.Remote {
 		l.m.Flips.WithLabelValues(c.Service, string(c.Reason)).Inc()
 		if c.Reason == switchboard.Guard {
 			l.m.GuardTrips.WithLabelValues(c.Service).Inc()

@@ -20,6 +20,7 @@ import (
 
 	"github.com/switchd/switchd/internal/config"
 	"github.com/switchd/switchd/internal/control"
+	"github.com/switchd/switchd/internal/fleet"
 	"github.com/switchd/switchd/internal/guard"
 	"github.com/switchd/switchd/internal/health"
 	"github.com/switchd/switchd/internal/metrics"
@@ -145,7 +146,10 @@ type daemon struct {
 	reloadMu   sync.Mutex
 	lastReload reloadResult
 
-	store    *state.Store
+	store    *state.Store // state.json; with the etcd backend its local copy
+	fleet    *fleet.Store // the etcd backend; nil with "file"
+	node     string       // this host's name in the fleet
+	fleetRun bool         // runFleet started (and closes the client)
 	metrics  *metrics.Metrics
 	monitor  *health.Monitor
 	board    *switchboard.Board
@@ -237,6 +241,10 @@ func (d *daemon) start(ctx context.Context, o Options) error {
 	d.metrics.ReloadTime.SetToCurrentTime()
 	d.setReloadResult("start", nil)
 	d.setNotify(cfg.Notify)
+	boardStore, file, err := d.openFleet(ctx, cfg.State, store, file)
+	if err != nil {
+		return err
+	}
 	d.stateMissing()
 
 	// The board syncs the monitor: health follows what is routed.
@@ -246,7 +254,7 @@ func (d *daemon) start(ctx context.Context, o Options) error {
 	d.guard = guard.New(guard.Options{Logger: d.log.Named("guard"), Events: guardEvents{d}})
 	d.configureGuard(cfg)
 	d.board, err = switchboard.New(cfg, switchboard.Options{
-		Store: store, State: file, Targets: d.monitor, Logger: d.log.Named("switchboard"), Persistence: persistence{d}, Pools: poolEvents{d},
+		Store: boardStore, State: file, Targets: d.monitor, Logger: d.log.Named("switchboard"), Persistence: persistence{d}, Pools: poolEvents{d},
 		Transport: proxy.TransportOptions{
 			DialTimeout:           cfg.Server.UpstreamDialTimeout.D(),
 			ResponseHeaderTimeout: cfg.Server.UpstreamResponseTimeout.D(),
@@ -274,6 +282,12 @@ func (d *daemon) start(ctx context.Context, o Options) error {
 	if err := d.openListeners(ctx, o); err != nil {
 		return err
 	}
+	// After the listeners: this host's fleet entry names its control address.
+	if d.fleet != nil {
+		d.fleetRun = true
+		d.wg.Add(1)
+		go d.runFleet(ctx)
+	}
 	d.handler = proxy.NewHandler(d.board.Router(), proxy.HandlerOptions{
 		Logger: d.log.Named("proxy"), AccessLog: cfg.Log.AccessLog, TrustedProxies: cfg.Server.Trusted,
 		BodyTimeout: cfg.Server.BodyReadTimeout.D(),
@@ -294,6 +308,7 @@ func (d *daemon) start(ctx context.Context, o Options) error {
 		Metrics: promhttp.HandlerFor(gathererWithSample(d.metrics, d.board, d.certificates), promhttp.HandlerOpts{}),
 		Reload:  func(rctx context.Context) error { return d.requestReload(rctx, "api") },
 		Status:  d.status,
+		Fleet:   d.fleetList,
 		Upgrade: d.upgradeFunc(),
 	}
 	if err := d.controlAccess(cfg.Control, &apiOpts); err != nil {
@@ -494,6 +509,9 @@ func (d *daemon) waitUpgraded(ctx context.Context, stop <-chan struct{}) {
 
 // stop releases what start acquired; safe on a partial start.
 func (d *daemon) stop() {
+	if d.fleet != nil && !d.fleetRun {
+		_ = d.fleet.Close()
+	}
 	if d.board != nil {
 		d.board.Close()
 	}

@@ -27,8 +27,8 @@ func openState(c config.State) (*state.Store, state.File, error) {
 // whose state lives on a volume that is not mounted, every service has just
 // gone back to its initial colour.
 func (d *daemon) stateMissing() {
-	if !d.store.Missing() {
-		return
+	if !d.store.Missing() || d.fleet != nil && d.fleet.Up() {
+		return // with etcd answering, the local copy is not what starts
 	}
 	msg := fmt.Sprintf("state file %s did not exist: every service starts on its configured initial colour", d.store.Path())
 	d.log.Warn("state file missing; every service starts on its initial colour (first start, or a state volume that is not mounted; set [state] on_missing = \"refuse\" to stop instead)",

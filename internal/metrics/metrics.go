@@ -51,6 +51,12 @@ type Metrics struct {
 	// (answered 421): a DNS name or a load balancer pointing at switchd
 	// that the config does not know. No host label: clients choose it.
 	Misdirected prometheus.Counter
+	// StoreUp is 1 while the state store answers (always with the file
+	// backend), 0 while etcd cannot be reached.
+	StoreUp prometheus.Gauge
+	// StoreAppliedGeneration is the generation of each service's record
+	// this host applied from the store (its own changes and other hosts').
+	StoreAppliedGeneration *prometheus.GaugeVec // service
 }
 
 // The values of the reason label of control_auth_failures_total: no token,
@@ -120,6 +126,12 @@ func New(reg *prometheus.Registry, version string) *Metrics {
 	m.Misdirected = prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "misdirected_requests_total",
 		Help: "Requests for a host that no service serves, answered 421 Misdirected Request."})
 	reg.MustRegister(m.Misdirected)
+	m.StoreUp = prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Name: "store_up",
+		Help: "1 while the state store answers (always with backend file), 0 while etcd cannot be reached: changes are refused, the last applied state is served."})
+	m.StoreAppliedGeneration = prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: ns, Name: "store_applied_generation",
+		Help: "Generation of each service's record this host applied from the state store, its own changes and other hosts'."}, []string{"service"})
+	reg.MustRegister(m.StoreUp, m.StoreAppliedGeneration)
+	m.StoreUp.Set(1)
 	m.BuildInfo.WithLabelValues(version, runtime.Version()).Set(1)
 	for _, r := range AuthFailureReasons {
 		m.ControlAuthFailures.WithLabelValues(r)
@@ -133,6 +145,7 @@ func (m *Metrics) Declare(svcs []config.Service) {
 	for i := range svcs {
 		s := &svcs[i]
 		m.Generation.WithLabelValues(s.Name)
+		m.StoreAppliedGeneration.WithLabelValues(s.Name)
 		m.GuardTrips.WithLabelValues(s.Name)
 		for _, r := range Reasons {
 			m.Flips.WithLabelValues(s.Name, r)

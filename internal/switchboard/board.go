@@ -31,9 +31,25 @@ type Targets interface {
 	Sync(svcs []config.Service) error
 }
 
-// Store saves the whole state file durably.
+// Store keeps every service's record: state.json for a single host
+// (*state.Store), or a store several hosts share (package fleet).
 type Store interface {
+	// Save writes the whole state (at start, on reload, and the retries of
+	// changes held in memory only). A shared store writes each record
+	// only where it is newer than the one it holds.
 	Save(state.File) error
+}
+
+// Swapper is a Store whose records several hosts change: a change is one
+// compare-and-swap of the service's record, so that of two hosts changing
+// the same generation exactly one wins. A Store that is no Swapper has
+// one writer and saves the whole file instead.
+type Swapper interface {
+	// Swap makes next the record of service if the store still holds
+	// prev; file is the whole state with next in it. It fails with
+	// ErrStoreConflict when another writer got there first and with
+	// ErrStoreUnavailable when the store cannot be reached.
+	Swap(file state.File, service string, prev, next state.Record) error
 }
 
 // Listener hears every change of an active colour, after it was persisted
@@ -68,6 +84,9 @@ type Change struct {
 	// not be written: it holds in memory only, and the board keeps trying
 	// to save it (RetryPersist).
 	Unsaved bool
+	// Remote marks a change another host made, applied here from the
+	// shared store (ApplyRemote).
+	Remote bool
 }
 
 // Options configure a Board.

@@ -1,6 +1,7 @@
 package switchboard
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -111,7 +112,19 @@ func (b *Board) change(name string, r Request, reason Reason, inMemory bool, tar
 	// state.json already says `to`, so memory, traffic and what a restart
 	// reads agree.
 	unsaved := false
-	if err := b.save(file); err != nil && inMemory {
+	err = b.commit(file, name, cur, next)
+	switch {
+	case errors.Is(err, ErrStoreConflict):
+		// Another host won this generation; its record reaches this board
+		// through ApplyRemote. Not even a revert goes ahead: the fleet
+		// serves what the store holds.
+		b.log.Warn("change lost to another host's", zap.String("service", name), zap.Stringer("to", to), zap.Error(err))
+		return Change{}, refuse(ErrConflict, fmt.Sprintf("%s: another host changed it first (%v); nothing changed", name, err))
+	case errors.Is(err, ErrStoreUnavailable) && !inMemory:
+		b.log.Error("state store unavailable; nothing changed", zap.String("service", name), zap.Error(err))
+		return Change{}, refuse(ErrUnavailable, fmt.Sprintf("%s: %v; nothing changed", name, err))
+	}
+	if err != nil && inMemory {
 		unsaved = true
 		b.unsaved[name] = true
 		b.log.Error("state not saved; reverting in memory only, retrying until state.json can be written",
@@ -148,6 +161,9 @@ func (b *Board) logChange(c Change) {
 	fields := []zap.Field{zap.String("service", c.Service), zap.Stringer("from", c.From), zap.Stringer("to", c.To),
 		zap.Uint64("generation", c.Generation), zap.String("reason", string(c.Reason)), zap.String("actor", c.Actor),
 		zap.String("detail", c.Detail), zap.Bool("forced", c.Forced)}
+	if c.Remote {
+		fields = append(fields, zap.Bool("remote", true))
+	}
 	switch c.Reason {
 	case Guard, Failover:
 		// The guard, which decided, writes the one error line of a revert

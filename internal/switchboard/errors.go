@@ -15,6 +15,18 @@ var (
 	// ErrBadPool is a pool change that config.toml would refuse too: a
 	// bad address, one listed twice, one already in the other colour.
 	ErrBadPool = errors.New("bad pool")
+	// ErrUnavailable refuses a change because the shared store cannot be
+	// reached; nothing changed.
+	ErrUnavailable = errors.New("state store unavailable")
+)
+
+// Errors a Swapper fails with; the board turns them into refusals.
+var (
+	// ErrStoreConflict: the stored record is not the one the change was
+	// made on (another host changed it first).
+	ErrStoreConflict = errors.New("stored record changed meanwhile")
+	// ErrStoreUnavailable: the store could not be reached.
+	ErrStoreUnavailable = errors.New("state store unavailable")
 )
 
 // Refusal is an error with a message for the operator; errors.Is matches

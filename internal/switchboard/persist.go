@@ -27,7 +27,26 @@ type Persistence interface {
 // that is in place but not fsynced (state.ErrNotDurable) counts as saved:
 // it is what a restart reads. b.mu must be held (or b not shared yet).
 func (b *Board) save(file state.File) error {
-	err := b.opts.Store.Save(file)
+	return b.saved(b.opts.Store.Save(file))
+}
+
+// commit persists one change of service from prev to next (file is the
+// whole state with it): a compare-and-swap where the store is shared
+// (Swapper), else a save of file. b.mu must be held.
+func (b *Board) commit(file state.File, service string, prev, next state.Record) error {
+	s, ok := b.opts.Store.(Swapper)
+	if !ok {
+		return b.save(file)
+	}
+	err := s.Swap(file, service, prev, next)
+	if errors.Is(err, ErrStoreConflict) {
+		return err // not a failed write: another host's change won
+	}
+	return b.saved(err)
+}
+
+// saved keeps the books on the outcome err of a write. b.mu must be held.
+func (b *Board) saved(err error) error {
 	if errors.Is(err, state.ErrNotDurable) {
 		b.log.Error("state saved, but it may not survive a power loss", zap.Error(err))
 		err = nil

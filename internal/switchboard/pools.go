@@ -2,6 +2,7 @@ package switchboard
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -255,11 +256,20 @@ func (b *Board) commitPool(e *entry, rec state.Record, c config.Color, cur, next
 			file.Services[k] = v
 		}
 		file.Services[name] = nrec
-		if err = b.save(file); err != nil {
+		// One compare-and-swap where the store is shared, as a flip: two
+		// hosts' deploys cannot both win.
+		switch err = b.commit(file, name, rec, nrec); {
+		case err == nil:
+			b.file = file
+		case errors.Is(err, ErrStoreConflict):
+			b.log.Warn("pool change lost to another host's", zap.String("service", name), zap.Error(err))
+			err = refuse(ErrConflict, fmt.Sprintf("%s: another host changed it first (%v); nothing changed", name, err))
+		case errors.Is(err, ErrStoreUnavailable):
+			b.log.Error("state store unavailable; pool not changed", zap.String("service", name), zap.Error(err))
+			err = refuse(ErrUnavailable, fmt.Sprintf("%s: %v; nothing changed", name, err))
+		default:
 			b.log.Error("state not saved; pool not changed", zap.String("service", name), zap.Error(err))
 			err = refuse(ErrPersist, fmt.Sprintf("%s: %v; nothing changed", name, err))
-		} else {
-			b.file = file
 		}
 	}
 	if err != nil {
