@@ -13,6 +13,7 @@
 package fleet
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -22,6 +23,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"go.etcd.io/etcd/api/v3/mvccpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 
@@ -156,6 +158,24 @@ func decodeRecord(name string, value []byte) (state.Record, error) {
 // state.Record travel without a change here.
 func encodeRecord(rec state.Record) ([]byte, error) { return json.Marshal(rec) }
 
+// storedKV is the record a failed compare-and-swap read instead (its Else
+// branch), nil when there is none.
+func storedKV(resp *clientv3.TxnResponse) *mvccpb.KeyValue {
+	if len(resp.Responses) == 0 {
+		return nil
+	}
+	if r := resp.Responses[0].GetResponseRange(); r != nil && len(r.Kvs) == 1 {
+		return r.Kvs[0]
+	}
+	return nil
+}
+
+// sameStored reports whether stored is rec as encodeRecord writes it.
+func sameStored(stored []byte, rec state.Record) bool {
+	data, err := encodeRecord(rec)
+	return err == nil && bytes.Equal(stored, data)
+}
+
 // Up reports whether etcd answered the last request.
 func (s *Store) Up() bool { return s.up.Load() }
 
@@ -193,6 +213,16 @@ func (s *Store) Swap(file state.File, service string, prev, next state.Record) e
 	ctx, cancel := context.WithTimeout(context.Background(), s.o.Timeout)
 	defer cancel()
 	resp, err := s.cli.Txn(ctx).If(cmp).Then(clientv3.OpPut(key, string(data))).Else(clientv3.OpGet(key)).Commit()
+	if err == nil && !resp.Succeeded {
+		// The stored record may be the very one this change was made on,
+		// at a revision the watch has not brought yet (another host's
+		// first save, just after start): that is no conflict. Swap
+		// against the revision it is stored at, once.
+		if kv := storedKV(resp); kv != nil && sameStored(kv.Value, prev) {
+			cmp = clientv3.Compare(clientv3.ModRevision(key), "=", kv.ModRevision)
+			resp, err = s.cli.Txn(ctx).If(cmp).Then(clientv3.OpPut(key, string(data))).Else(clientv3.OpGet(key)).Commit()
+		}
+	}
 	if err != nil {
 		s.down(err)
 		return fmt.Errorf("%w: %v", switchboard.ErrStoreUnavailable, err)
