@@ -61,7 +61,12 @@ func startEtcd(t testing.TB, n int, clientTLS *tls.Config, extra ...string) []*E
 	t.Helper()
 	bin, err := exec.LookPath("etcd")
 	if err != nil {
-		t.Fatalf("etcd not found (apt-get install etcd-server): %v", err)
+		// CI installs it (.ci/run) and must never skip these tests; a
+		// developer's machine without it skips them, saying how to run them.
+		if os.Getenv("CI") != "" {
+			t.Fatalf("etcd not found (apt-get install etcd-server): %v", err)
+		}
+		t.Skipf("etcd not found: apt-get install etcd-server to run the fleet tests (%v)", err)
 	}
 	names := make([]string, n)
 	clients := make([]string, n)
