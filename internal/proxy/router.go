@@ -57,27 +57,6 @@ func (r *Router) Set(routes []Route) {
 	r.table.Store(t)
 }
 
-// Services returns every routed service (the default included) once.
-func (r *Router) Services() []*Service {
-	t := r.table.Load()
-	seen := map[*Service]bool{}
-	var out []*Service
-	add := func(s *Service) {
-		if s != nil && !seen[s] {
-			seen[s] = true
-			out = append(out, s)
-		}
-	}
-	for _, s := range t.exact {
-		add(s)
-	}
-	for _, s := range t.suffixes {
-		add(s.svc)
-	}
-	add(t.def)
-	return out
-}
-
 // Lookup returns the service for a Host header value, or nil.
 func (r *Router) Lookup(host string) *Service {
 	t := r.table.Load()
