@@ -191,7 +191,7 @@ func (h *Handler) finish(r *http.Request, rs *reqState, color config.Color, prev
 	if !rs.headers.IsZero() {
 		d = rs.headers.Sub(start)
 	}
-	rs.svc.observer.Load().Observe(Outcome{Color: color, Class: rs.class, Status: rs.status, Duration: d, End: end, Preview: preview})
+	rs.svc.observer.Observe(Outcome{Color: color, Class: rs.class, Status: rs.status, Duration: d, End: end, Preview: preview})
 	if !h.accessLog.Load() {
 		return
 	}
