@@ -1,10 +1,11 @@
 package proxy
 
 import (
-	"net"
 	"sort"
 	"strings"
 	"sync/atomic"
+
+	"github.com/switchd/switchd/internal/config"
 )
 
 // Router picks a service by the request's Host: exact name, then the longest
@@ -60,7 +61,7 @@ func (r *Router) Set(routes []Route) {
 // Lookup returns the service for a Host header value, or nil.
 func (r *Router) Lookup(host string) *Service {
 	t := r.table.Load()
-	h := normalizeHost(host)
+	h := config.RequestHost(host)
 	if s, ok := t.exact[h]; ok {
 		return s
 	}
@@ -70,21 +71,4 @@ func (r *Router) Lookup(host string) *Service {
 		}
 	}
 	return t.def
-}
-
-// normalizeHost strips the port and a trailing dot and lowers the case,
-// allocating only when the name has upper-case letters.
-func normalizeHost(host string) string {
-	if i := strings.LastIndexByte(host, ':'); i >= 0 && !strings.Contains(host[i:], "]") {
-		if h, _, err := net.SplitHostPort(host); err == nil {
-			host = h
-		}
-	}
-	host = strings.TrimSuffix(host, ".")
-	for i := 0; i < len(host); i++ {
-		if c := host[i]; 'A' <= c && c <= 'Z' {
-			return strings.ToLower(host)
-		}
-	}
-	return host
 }
