@@ -8,8 +8,6 @@ import (
 
 // Defaults that other packages may want to show or compare against.
 const (
-	// DefaultPath is where switchd looks for its config file.
-	DefaultPath = "/etc/switchd/config.toml"
 	// DefaultStateDir is the default [state].dir.
 	DefaultStateDir = "/var/lib/switchd"
 	// DefaultControlListen is the default [control].listen.

@@ -6,9 +6,9 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
-	"net/url"
 	"slices"
-	"strings"
+
+	"github.com/switchd/switchd/internal/config"
 )
 
 // The browser rules. A web page can make a browser send a request to the
@@ -83,7 +83,7 @@ func (s *Server) hostAllowed(r *http.Request) bool {
 	if _, ok := local.(*net.UnixAddr); ok {
 		return true
 	}
-	host := strings.TrimSuffix(strings.ToLower((&url.URL{Host: r.Host}).Hostname()), ".")
+	host := config.RequestHost(r.Host)
 	if host == "" {
 		return false
 	}

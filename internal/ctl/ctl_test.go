@@ -169,13 +169,6 @@ func TestCommands(t *testing.T) {
 			wantStderr: "switchctl: reload: config.toml:3: unknown key \"lissen\"\n",
 		},
 		{
-			name:       "reload ok false",
-			args:       []string{"reload"},
-			routes:     map[string][]reply{"POST /v1/reload": {{status: 200, body: `{"ok":false,"error":"config.toml:9: bad duration"}`}}},
-			wantCode:   exitFailed,
-			wantStderr: "switchctl: reload: config.toml:9: bad duration\n",
-		},
-		{
 			name:       "upgrade",
 			args:       []string{"upgrade"},
 			routes:     map[string][]reply{"POST /v1/upgrade": {{status: 200, body: `{"ok":true}`}}},

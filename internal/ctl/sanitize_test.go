@@ -48,7 +48,7 @@ func TestServerTextSanitized(t *testing.T) {
 		on("POST /v1/services/app/activate", errReply(409, api.CodeTargetUnhealthy, "green: 0 of 2 healthy "+hostile)).
 		on("POST /v1/services/app/rollback", errReply(409, api.CodeNoPrevious, hostile)).
 		on("GET /v1/services/app/wait", jsonReply(200, api.WaitResult{Reached: "stable", Service: s})).
-		on("POST /v1/reload", jsonReply(200, map[string]any{"ok": false, "message": hostile})).
+		on("POST /v1/reload", errReply(400, api.CodeBadRequest, hostile)).
 		on("GET /v1/log/level", jsonReply(200, api.LogLevel{Level: "info" + hostile})).
 		on("GET /v1/events", reply{fn: func(w http.ResponseWriter, _ *http.Request) {
 			w.Header().Set("Content-Type", "text/event-stream")

@@ -134,7 +134,7 @@ func TestMonitorRiseAfterFailure(t *testing.T) {
 		up.status.Store(503)
 		var m *Monitor
 		passesAtUp := make(chan int, 1)
-		obs := ObserverFunc(func(tr Transition) {
+		obs := observerFunc(func(tr Transition) {
 			if tr.To == Up {
 				// The Observer runs before any later probe is recorded.
 				passesAtUp <- m.Target(tr.Service, tr.Address).Status().Passes
@@ -170,7 +170,7 @@ func TestMonitorPassive(t *testing.T) {
 	var mu sync.Mutex
 	var trs []Transition
 	var passesAtUp []int
-	obs := ObserverFunc(func(tr Transition) {
+	obs := observerFunc(func(tr Transition) {
 		// An Observer may look targets up and read them.
 		tg := m.Target(tr.Service, tr.Address)
 		mu.Lock()
@@ -424,7 +424,7 @@ func TestMonitorManyUpstreams(t *testing.T) {
 	for range 20 {
 		addrs = append(addrs, newUpstream(t).addr())
 	}
-	m := newMonitor(t, Options{Metrics: newMetrics(), Observer: ObserverFunc(func(Transition) {})})
+	m := newMonitor(t, Options{Metrics: newMetrics(), Observer: observerFunc(func(Transition) {})})
 	var wg sync.WaitGroup
 	for i := range 10 {
 		mustSync(t, m, service("app", h, addrs[:10+i], addrs[10+i:]))

@@ -113,7 +113,7 @@ func (e *probeError) Unwrap() error { return e.err }
 // the URL and address are already in the log line and the status entry.
 func shortError(ctx context.Context, err error, timeout time.Duration) error {
 	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-		if op, ok := errors.AsType[*net.OpError](err); ok && op.Op == "dial" {
+		if DialFailed(err) {
 			return &probeError{fmt.Sprintf("connect timeout after %v", timeout), err}
 		}
 		return &probeError{fmt.Sprintf("timeout after %v", timeout), err}

@@ -54,9 +54,3 @@ type Transition struct {
 type Observer interface {
 	HealthChanged(Transition)
 }
-
-// ObserverFunc adapts a function to Observer.
-type ObserverFunc func(Transition)
-
-// HealthChanged calls f(t).
-func (f ObserverFunc) HealthChanged(t Transition) { f(t) }

@@ -14,7 +14,7 @@
 //
 // Main types: Notifier (New, Notify, Close), Options.
 //
-// notify imports config, and control for the Event type. It must not import
+// notify imports config, and control/api for the Event type. It must not import
 // switchboard, guard, proxy, health or daemon: daemon hands it every event
 // it publishes.
 package notify

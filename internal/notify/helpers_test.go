@@ -16,8 +16,8 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
 
+	"github.com/switchd/switchd/control/api"
 	"github.com/switchd/switchd/internal/config"
-	"github.com/switchd/switchd/internal/control"
 )
 
 func TestMain(m *testing.M) {
@@ -42,7 +42,7 @@ type hit struct {
 	Method string
 	Header http.Header
 	Body   []byte
-	Event  control.Event
+	Event  api.Event
 	Status int
 }
 
@@ -61,7 +61,7 @@ func newHook(t *testing.T, status func(id uint64, attempt int) int) *hook {
 	h := &hook{hits: make(chan hit, 1024), attempts: map[uint64]int{}}
 	h.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
-		var e control.Event
+		var e api.Event
 		if err := json.Unmarshal(body, &e); err != nil {
 			t.Errorf("hook: body %q: %v", body, err)
 		}
@@ -122,7 +122,7 @@ func hungHook(t *testing.T) (srv *httptest.Server, started chan uint64) {
 	started = make(chan uint64, 64)
 	quit := make(chan struct{})
 	srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		var e control.Event
+		var e api.Event
 		_ = json.NewDecoder(r.Body).Decode(&e)
 		started <- e.ID
 		select {
@@ -187,6 +187,6 @@ func observed() (*zap.Logger, *observer.ObservedLogs) {
 	return zap.New(core), logs
 }
 
-func ev(id uint64, typ string) control.Event {
-	return control.Event{ID: id, Time: time.Unix(1700000000, 0).UTC(), Type: typ, Service: "app"}
+func ev(id uint64, typ string) api.Event {
+	return api.Event{ID: id, Time: time.Unix(1700000000, 0).UTC(), Type: typ, Service: "app"}
 }

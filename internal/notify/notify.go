@@ -10,8 +10,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
+	"github.com/switchd/switchd/control/api"
 	"github.com/switchd/switchd/internal/config"
-	"github.com/switchd/switchd/internal/control"
 )
 
 // Defaults of Options.
@@ -123,7 +123,7 @@ func newTransport() *http.Transport {
 // Notify hands e to the queue of every webhook whose events include e.Type.
 // It never blocks on the network: a full queue drops its oldest event, and
 // after Close e is dropped. Both are counted in Options.Dropped.
-func (n *Notifier) Notify(e control.Event) {
+func (n *Notifier) Notify(e api.Event) {
 	if n == nil {
 		return
 	}

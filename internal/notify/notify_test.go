@@ -14,8 +14,8 @@ import (
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest/observer"
 
+	"github.com/switchd/switchd/control/api"
 	"github.com/switchd/switchd/internal/config"
-	"github.com/switchd/switchd/internal/control"
 )
 
 func TestDelivery(t *testing.T) {
@@ -23,7 +23,7 @@ func TestDelivery(t *testing.T) {
 	n := start(t, []config.Notify{{URL: h.URL + "/hook"}}, fast(Options{}))
 
 	ok := true
-	e := control.Event{
+	e := api.Event{
 		ID: 42, Time: time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC), Type: "guard",
 		Service: "app", From: "green", To: "blue", Generation: 8, Actor: "guard",
 		Detail: "error rate 0.31 >= 0.05 over 10s", OK: &ok,

@@ -3,7 +3,7 @@ package notify
 import (
 	"sync"
 
-	"github.com/switchd/switchd/internal/control"
+	"github.com/switchd/switchd/control/api"
 )
 
 // queue is a bounded FIFO of events that never blocks its producer: when it
@@ -17,27 +17,27 @@ type queue struct {
 	ready chan struct{}
 
 	mu     sync.Mutex
-	buf    []control.Event // ring of cap(buf) slots
-	head   int             // index of the oldest event
-	n      int             // events held
+	buf    []api.Event // ring of cap(buf) slots
+	head   int         // index of the oldest event
+	n      int         // events held
 	closed bool
 }
 
 func newQueue(size int) *queue {
-	return &queue{ready: make(chan struct{}, 1), buf: make([]control.Event, size)}
+	return &queue{ready: make(chan struct{}, 1), buf: make([]api.Event, size)}
 }
 
 // push appends e. It reports how many events it dropped: 1 when the queue
 // was full (its oldest event went), 1 when the queue is closed (e itself
 // went), else 0.
-func (q *queue) push(e control.Event) (dropped int) {
+func (q *queue) push(e api.Event) (dropped int) {
 	q.mu.Lock()
 	if q.closed {
 		q.mu.Unlock()
 		return 1
 	}
 	if q.n == len(q.buf) {
-		q.buf[q.head] = control.Event{}
+		q.buf[q.head] = api.Event{}
 		q.head = (q.head + 1) % len(q.buf)
 		q.n--
 		dropped = 1
@@ -54,14 +54,14 @@ func (q *queue) push(e control.Event) (dropped int) {
 }
 
 // pop takes the oldest event; ok is false when the queue is empty or closed.
-func (q *queue) pop() (e control.Event, ok bool) {
+func (q *queue) pop() (e api.Event, ok bool) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if q.n == 0 || q.closed {
-		return control.Event{}, false
+		return api.Event{}, false
 	}
 	e = q.buf[q.head]
-	q.buf[q.head] = control.Event{} // let go of Event.OK
+	q.buf[q.head] = api.Event{} // let go of Event.OK
 	q.head = (q.head + 1) % len(q.buf)
 	q.n--
 	return e, true

@@ -14,8 +14,8 @@ import (
 	"github.com/hashicorp/go-retryablehttp"
 	"go.uber.org/zap"
 
+	"github.com/switchd/switchd/control/api"
 	"github.com/switchd/switchd/internal/config"
-	"github.com/switchd/switchd/internal/control"
 )
 
 // maxDrain bounds how much of an answer is read so that its connection can
@@ -36,7 +36,7 @@ type webhook struct {
 
 	// Touched by run only (retryablehttp calls its hooks on the caller's
 	// goroutine): the event being delivered and its attempt number.
-	cur     control.Event
+	cur     api.Event
 	attempt int
 }
 
@@ -81,7 +81,7 @@ func newWebhook(index int, t config.Notify, o Options, tr http.RoundTripper) *we
 
 func (w *webhook) wants(typ string) bool { return wants(w.events, typ) }
 
-func (w *webhook) enqueue(e control.Event) {
+func (w *webhook) enqueue(e api.Event) {
 	if n := w.q.push(e); n > 0 {
 		w.drop(n)
 	}
@@ -124,7 +124,7 @@ func (w *webhook) run(ctx context.Context) {
 }
 
 // deliver POSTs e, with retries, and reports why it was not accepted.
-func (w *webhook) deliver(ctx context.Context, e control.Event) error {
+func (w *webhook) deliver(ctx context.Context, e api.Event) error {
 	w.cur, w.attempt = e, 0
 	body, err := json.Marshal(e)
 	if err != nil {

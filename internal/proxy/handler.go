@@ -15,6 +15,7 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/switchd/switchd/internal/config"
+	"github.com/switchd/switchd/internal/health"
 )
 
 // Handler is the public http.Handler: it routes every request to the active
@@ -191,7 +192,7 @@ func (h *Handler) finish(r *http.Request, rs *reqState, color config.Color, prev
 	if !rs.headers.IsZero() {
 		d = rs.headers.Sub(start)
 	}
-	rs.svc.observer.Load().Observe(Outcome{Color: color, Class: rs.class, Status: rs.status, Duration: d, End: end, Preview: preview})
+	rs.svc.observer.Observe(Outcome{Color: color, Class: rs.class, Status: rs.status, Duration: d, End: end, Preview: preview})
 	if !h.accessLog.Load() {
 		return
 	}
@@ -249,7 +250,7 @@ func (h *Handler) errorHandler(w http.ResponseWriter, r *http.Request, err error
 	// docs/operations.md promises; 504 is for an upstream that took the
 	// request and did not answer in time.
 	status, msg := http.StatusBadGateway, "502 bad gateway: upstream unreachable"
-	if isTimeout(err) && !notSent(err) {
+	if isTimeout(err) && !health.DialFailed(err) {
 		status, msg = http.StatusGatewayTimeout, "504 gateway timeout: upstream did not answer in time"
 	}
 	if ce := h.log.Check(zapcore.WarnLevel, "upstream error"); ce != nil {

@@ -9,6 +9,8 @@ import (
 	"net"
 	"net/http"
 	"time"
+
+	"github.com/switchd/switchd/internal/health"
 )
 
 // maxReplayBody is the largest request body kept so that a request that was
@@ -90,7 +92,7 @@ func (retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if isUpstreamFault(err) {
 		u.health.Fail(err)
 	}
-	if !rs.replay || !notSent(err) {
+	if !rs.replay || !health.DialFailed(err) {
 		return nil, err
 	}
 	alt := rs.pool.pick(u)
@@ -122,13 +124,6 @@ func (rs *reqState) again(req *http.Request, u *Upstream) *http.Request {
 		again.Body = io.NopCloser(bytes.NewReader(rs.body))
 	}
 	return again
-}
-
-// notSent reports whether err means no byte of the request reached the
-// upstream: the connection was refused or timed out while dialling.
-func notSent(err error) bool {
-	var op *net.OpError
-	return errors.As(err, &op) && op.Op == "dial"
 }
 
 // isUpstreamFault reports whether err says the upstream is broken (refused,

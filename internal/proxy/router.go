@@ -1,10 +1,11 @@
 package proxy
 
 import (
-	"net"
 	"sort"
 	"strings"
 	"sync/atomic"
+
+	"github.com/switchd/switchd/internal/config"
 )
 
 // Router picks a service by the request's Host: exact name, then the longest
@@ -57,31 +58,10 @@ func (r *Router) Set(routes []Route) {
 	r.table.Store(t)
 }
 
-// Services returns every routed service (the default included) once.
-func (r *Router) Services() []*Service {
-	t := r.table.Load()
-	seen := map[*Service]bool{}
-	var out []*Service
-	add := func(s *Service) {
-		if s != nil && !seen[s] {
-			seen[s] = true
-			out = append(out, s)
-		}
-	}
-	for _, s := range t.exact {
-		add(s)
-	}
-	for _, s := range t.suffixes {
-		add(s.svc)
-	}
-	add(t.def)
-	return out
-}
-
 // Lookup returns the service for a Host header value, or nil.
 func (r *Router) Lookup(host string) *Service {
 	t := r.table.Load()
-	h := normalizeHost(host)
+	h := config.RequestHost(host)
 	if s, ok := t.exact[h]; ok {
 		return s
 	}
@@ -91,21 +71,4 @@ func (r *Router) Lookup(host string) *Service {
 		}
 	}
 	return t.def
-}
-
-// normalizeHost strips the port and a trailing dot and lowers the case,
-// allocating only when the name has upper-case letters.
-func normalizeHost(host string) string {
-	if i := strings.LastIndexByte(host, ':'); i >= 0 && !strings.Contains(host[i:], "]") {
-		if h, _, err := net.SplitHostPort(host); err == nil {
-			host = h
-		}
-	}
-	host = strings.TrimSuffix(host, ".")
-	for i := 0; i < len(host); i++ {
-		if c := host[i]; 'A' <= c && c <= 'Z' {
-			return strings.ToLower(host)
-		}
-	}
-	return host
 }

@@ -46,7 +46,7 @@ func (s *Snapshot) With(active config.Color, gen uint64) *Snapshot {
 type Service struct {
 	name     string
 	snap     atomic.Pointer[Snapshot]
-	observer atomic.Pointer[observerBox]
+	observer Observer // set once by NewService, never nil
 	inflight [2]atomic.Int64
 	entering atomic.Int64 // requests between snapshot load and inflight count
 	// errLimit keeps one service's outage from flooding the log or hiding
@@ -59,13 +59,14 @@ type Service struct {
 	retired [2]uint64 // Retire calls per colour
 }
 
-type observerBox struct{ Observer }
-
 // NewService returns a service that routes by first. obs may be nil.
 func NewService(name string, first *Snapshot, obs Observer) *Service {
 	s := &Service{name: name, timers: map[*time.Timer]struct{}{}, errLimit: logLimit{perSecond: 20}}
 	s.Publish(first)
-	s.SetObserver(obs)
+	if obs == nil {
+		obs = nopObserver{}
+	}
+	s.observer = obs
 	return s
 }
 
@@ -80,14 +81,6 @@ func (s *Service) Snapshot() *Snapshot { return s.snap.Load() }
 func (s *Service) Publish(next *Snapshot) {
 	next.PreviewHeader = http.CanonicalHeaderKey(next.PreviewHeader)
 	s.snap.Store(next)
-}
-
-// SetObserver replaces the observer of finished requests (nil: none).
-func (s *Service) SetObserver(obs Observer) {
-	if obs == nil {
-		obs = nopObserver{}
-	}
-	s.observer.Store(&observerBox{obs})
 }
 
 // Inflight returns the requests to colour c being proxied now, upgraded
