@@ -4,22 +4,16 @@ import (
 	"bufio"
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"go.uber.org/zap"
-
-	"github.com/switchd/switchd/internal/config"
 	"github.com/switchd/switchd/internal/control"
 )
 
@@ -143,44 +137,7 @@ func TestClientMistakesDoNotRevert(t *testing.T) {
 // listener the same smuggling is refused before the redirect to https.
 func TestFramingOverTLS(t *testing.T) {
 	blue, green := newPathsBackend(t, "blue"), newPathsBackend(t, "green")
-	dir := t.TempDir()
-	text := fmt.Sprintf(baseConfig, dir, addrOf(blue.Server), addrOf(green.Server))
-	text = strings.Replace(text, "[server]\n", "[server]\nhttps_listen = \"127.0.0.1:0\"\n", 1)
-	text = withAppHost(text, "app.test") + "\n[tls]\nmode = \"internal\"\nhsts = \"max-age=600\"\n"
-	cfg, err := config.Parse([]byte(text), "tls.toml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	pl, _ := net.Listen("tcp", "127.0.0.1:0")
-	hl, _ := net.Listen("tcp", "127.0.0.1:0")
-	cl, _ := net.Listen("tcp", "127.0.0.1:0")
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	ready := make(chan Addrs, 1)
-	go func() {
-		done <- Run(ctx, Options{Config: cfg, Logger: zap.NewNop(), Version: "test",
-			ProxyListener: pl, HTTPSListener: hl, ControlListener: cl, Ready: func(a Addrs) { ready <- a }})
-	}()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	}()
-	var addrs Addrs
-	select {
-	case addrs = <-ready:
-	case err := <-done:
-		t.Fatalf("did not start: %v", err)
-	case <-time.After(10 * time.Second):
-		t.Fatal("did not start")
-	}
-	caPEM, err := os.ReadFile(filepath.Join(dir, "tls", "internal", "ca.crt"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	roots := x509.NewCertPool()
-	roots.AppendCertsFromPEM(caPEM)
+	addrs, roots := startInternalTLS(t, addrOf(blue.Server), addrOf(green.Server))
 	dialTLS := func(protos ...string) func() (net.Conn, error) {
 		return func() (net.Conn, error) {
 			return tls.Dial("tcp", addrs.HTTPS.String(), &tls.Config{RootCAs: roots, ServerName: "app.test", NextProtos: protos})

@@ -26,46 +26,7 @@ import (
 // a flip moves https traffic like any other.
 func TestTLSInternal(t *testing.T) {
 	blue, green := colourBackend(t, "blue"), colourBackend(t, "green")
-	dir := t.TempDir()
-	text := fmt.Sprintf(baseConfig, dir, addrOf(blue), addrOf(green))
-	text = strings.Replace(text, "[server]\n", "[server]\nhttps_listen = \"127.0.0.1:0\"\n", 1)
-	text = withAppHost(text, "app.test")
-	text += "\n[tls]\nmode = \"internal\"\nhsts = \"max-age=600\"\n"
-	cfg, err := config.Parse([]byte(text), "tls.toml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	pl, _ := net.Listen("tcp", "127.0.0.1:0")
-	hl, _ := net.Listen("tcp", "127.0.0.1:0")
-	cl, _ := net.Listen("tcp", "127.0.0.1:0")
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	ready := make(chan Addrs, 1)
-	go func() {
-		done <- Run(ctx, Options{Config: cfg, Logger: zap.NewNop(), Version: "test",
-			ProxyListener: pl, HTTPSListener: hl, ControlListener: cl, Ready: func(a Addrs) { ready <- a }})
-	}()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	}()
-	var addrs Addrs
-	select {
-	case addrs = <-ready:
-	case err := <-done:
-		t.Fatalf("did not start: %v", err)
-	case <-time.After(10 * time.Second):
-		t.Fatal("did not start")
-	}
-
-	caPEM, err := os.ReadFile(filepath.Join(dir, "tls", "internal", "ca.crt"))
-	if err != nil {
-		t.Fatalf("internal CA certificate: %v", err)
-	}
-	roots := x509.NewCertPool()
-	roots.AppendCertsFromPEM(caPEM)
+	addrs, roots := startInternalTLS(t, addrOf(blue), addrOf(green))
 	tr := &http.Transport{
 		TLSClientConfig:   &tls.Config{RootCAs: roots, ServerName: "app.test"},
 		ForceAttemptHTTP2: true,
@@ -116,7 +77,7 @@ func TestTLSInternal(t *testing.T) {
 	noFollow := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	req, _ := http.NewRequest("GET", "http://"+addrs.Proxy.String()+"/x?y=1", nil)
 	req.Host = "app.test"
-	resp, err = noFollow.Do(req)
+	resp, err := noFollow.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -141,4 +102,50 @@ func mustFloat(t *testing.T, s string) float64 {
 		t.Fatal(err)
 	}
 	return f
+}
+
+// startInternalTLS runs switchd in-process with TLS mode internal (HSTS
+// max-age=600) for app.test, blue and green as given, until the test ends.
+// It returns the bound addresses and a pool trusting switchd's local CA.
+func startInternalTLS(t *testing.T, blue, green string) (Addrs, *x509.CertPool) {
+	t.Helper()
+	dir := t.TempDir()
+	text := fmt.Sprintf(baseConfig, dir, blue, green)
+	text = strings.Replace(text, "[server]\n", "[server]\nhttps_listen = \"127.0.0.1:0\"\n", 1)
+	text = withAppHost(text, "app.test") + "\n[tls]\nmode = \"internal\"\nhsts = \"max-age=600\"\n"
+	cfg, err := config.Parse([]byte(text), "tls.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pl, _ := net.Listen("tcp", "127.0.0.1:0")
+	hl, _ := net.Listen("tcp", "127.0.0.1:0")
+	cl, _ := net.Listen("tcp", "127.0.0.1:0")
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	ready := make(chan Addrs, 1)
+	go func() {
+		done <- Run(ctx, Options{Config: cfg, Logger: zap.NewNop(), Version: "test",
+			ProxyListener: pl, HTTPSListener: hl, ControlListener: cl, Ready: func(a Addrs) { ready <- a }})
+	}()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	})
+	var addrs Addrs
+	select {
+	case addrs = <-ready:
+	case err := <-done:
+		t.Fatalf("did not start: %v", err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("did not start")
+	}
+	caPEM, err := os.ReadFile(filepath.Join(dir, "tls", "internal", "ca.crt"))
+	if err != nil {
+		t.Fatalf("internal CA certificate: %v", err)
+	}
+	roots := x509.NewCertPool()
+	roots.AppendCertsFromPEM(caPEM)
+	return addrs, roots
 }
