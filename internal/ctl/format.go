@@ -130,23 +130,24 @@ func writeUpstreams(w io.Writer, s api.Service) {
 }
 
 // poolSummary is "healthy/total up", "0/2 up PANIC" when traffic to the
-// colour goes to every upstream because none is healthy, or "-" for a
-// colour with nothing deployed.
-func poolSummary(s api.Service, color string) string {
+// active colour goes to every upstream because none is healthy, or "-" for
+// an empty pool: for sentences ("blue 2/2 up").
+func poolSummary(s api.Service, color string) string { return poolText(s, color, " up") }
+
+// poolCell is poolSummary for the table, whose BLUE and GREEN headers say
+// what is counted: "healthy/total", "0/2 PANIC", "-".
+func poolCell(s api.Service, color string) string { return poolText(s, color, "") }
+
+func poolText(s api.Service, color, unit string) string {
 	p, ok := s.Pools[color]
 	if !ok || p.Total == 0 {
 		return "-"
 	}
+	text := fmt.Sprintf("%d/%d%s", p.Healthy, p.Total, unit)
 	if p.Panic {
-		return fmt.Sprintf("%d/%d up PANIC", p.Healthy, p.Total)
+		text += " PANIC"
 	}
-	return fmt.Sprintf("%d/%d up", p.Healthy, p.Total)
-}
-
-// poolCell is poolSummary for the table, whose BLUE and GREEN headers say
-// what is counted: "healthy/total", "0/2 PANIC", "-".
-func poolCell(s api.Service, color string) string {
-	return strings.Replace(poolSummary(s, color), " up", "", 1)
+	return text
 }
 
 // reasonCell is the operator's words ("deploy 4f2a"), led by the kind of
