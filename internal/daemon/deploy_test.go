@@ -19,18 +19,7 @@ import (
 
 // deployConfig is one service with blue live and green empty (nothing
 // deployed yet); %s are the state dir and blue's upstream.
-const deployConfig = `
-[server]
-http_listen = "127.0.0.1:0"
-shutdown_grace = "5s"
-[control]
-listen = "127.0.0.1:0"
-[log]
-level = "warn"
-access_log = false
-[state]
-dir = %q
-
+const deployConfig = configHead + `
 [[service]]
 name = "app"
   [service.blue]

@@ -67,8 +67,9 @@ func colourBackend(t *testing.T, name string) *httptest.Server {
 
 func addrOf(s *httptest.Server) string { return strings.TrimPrefix(s.URL, "http://") }
 
-// baseConfig is a one-service config; %s are blue, green and the state dir.
-const baseConfig = `
+// configHead is the start of every test config: loopback listeners on
+// free ports, quiet logs, a 5s grace; %s is the state dir.
+const configHead = `
 [server]
 http_listen = "127.0.0.1:0"
 shutdown_grace = "5s"
@@ -79,7 +80,10 @@ level = "warn"
 access_log = false
 [state]
 dir = %q
+`
 
+// baseConfig is a one-service config; %s are the state dir, blue and green.
+const baseConfig = configHead + `
 [[service]]
 name = "app"
   [service.blue]

@@ -56,18 +56,7 @@ func TestUpstreamClientCertificate(t *testing.T) {
 	clientCert, clientKey := ca.Client(t, "edge")
 	dir := t.TempDir()
 	conf := func(upstreamTLS string) string {
-		return fmt.Sprintf(`
-[server]
-http_listen = "127.0.0.1:0"
-shutdown_grace = "5s"
-[control]
-listen = "127.0.0.1:0"
-[log]
-level = "warn"
-access_log = false
-[state]
-dir = %q
-[[service]]
+		return fmt.Sprintf(configHead+`[[service]]
 name = "app"
   [service.blue]
   upstreams = [%q]
