@@ -205,18 +205,7 @@ func TestWebSocketDrain(t *testing.T) {
 // TestWebSocketSurvivesFlipBack: when the old colour is active again before
 // the drain timeout, its connections stay.
 func TestWebSocketSurvivesFlipBack(t *testing.T) {
-	s := httptest.NewServer(testkit.EchoWebSocket(""))
-	defer s.Close()
-	green := backend(t, "green")
-	f := newFixture(t, upstreams(t, []string{hostOf(s)}, health.Up, TransportOptions{}),
-		upstreams(t, []string{hostOf(green)}, health.Up, TransportOptions{}), nil, HandlerOptions{})
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	conn, _, err := websocket.Dial(ctx, "ws"+f.front.URL[len("http"):], nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.CloseNow()
+	f, _ := webSocketToBlue(t)
 	cur := f.svc.Snapshot()
 	f.svc.Publish(cur.With(config.Green, 2))
 	f.svc.Retire(config.Blue, 100*time.Millisecond)
@@ -266,18 +255,7 @@ func TestFlipClosesIdleConnectionsToOldColour(t *testing.T) {
 // within the drain timeout: blue's connections get the full drain from the
 // last flip away from blue, not from the first.
 func TestWebSocketDrainCountsFromTheLastFlip(t *testing.T) {
-	s := httptest.NewServer(testkit.EchoWebSocket(""))
-	defer s.Close()
-	green := backend(t, "green")
-	f := newFixture(t, upstreams(t, []string{hostOf(s)}, health.Up, TransportOptions{}),
-		upstreams(t, []string{hostOf(green)}, health.Up, TransportOptions{}), nil, HandlerOptions{})
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	conn, _, err := websocket.Dial(ctx, "ws"+f.front.URL[len("http"):], nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.CloseNow()
+	f, _ := webSocketToBlue(t)
 	// Margins of 500 ms either side, so that a loaded machine's late
 	// wake-ups cannot make the first timer look like the last.
 	const drain, gap = 2 * time.Second, 500 * time.Millisecond
@@ -304,4 +282,24 @@ func TestWebSocketDrainCountsFromTheLastFlip(t *testing.T) {
 	if n := f.svc.Upgraded(config.Blue); n != 0 {
 		t.Fatal("blue's WebSocket never closed")
 	}
+}
+
+// webSocketToBlue is a fixture whose blue is a WebSocket echo server and
+// green a plain backend, with one WebSocket open to blue through the
+// proxy; everything ends with the test.
+func webSocketToBlue(t *testing.T) (*fixture, *websocket.Conn) {
+	t.Helper()
+	s := httptest.NewServer(testkit.EchoWebSocket(""))
+	t.Cleanup(s.Close)
+	green := backend(t, "green")
+	f := newFixture(t, upstreams(t, []string{hostOf(s)}, health.Up, TransportOptions{}),
+		upstreams(t, []string{hostOf(green)}, health.Up, TransportOptions{}), nil, HandlerOptions{})
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	t.Cleanup(cancel)
+	conn, _, err := websocket.Dial(ctx, "ws"+f.front.URL[len("http"):], nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.CloseNow() })
+	return f, conn
 }
