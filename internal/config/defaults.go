@@ -20,6 +20,10 @@ const (
 	// connection before the upstream does and never sends a request into one
 	// the upstream is closing.
 	DefaultUpstreamIdleTimeout = time.Second
+	// DefaultUpstreamDialTimeout is the default [server].upstream_dial_timeout.
+	DefaultUpstreamDialTimeout = 3 * time.Second
+	// DefaultUpstreamMaxIdle is the default [server].upstream_max_idle.
+	DefaultUpstreamMaxIdle = 256
 )
 
 func dur(d time.Duration) Duration { return Duration(d) }
@@ -41,9 +45,9 @@ func applyDefaults(c *Config, set func(path string) bool) {
 	def("server.body_read_timeout", func() { s.BodyReadTimeout = dur(30 * time.Second) })
 	def("server.max_header_bytes", func() { s.MaxHeaderBytes = 65536 })
 	def("server.shutdown_grace", func() { s.ShutdownGrace = dur(30 * time.Second) })
-	def("server.upstream_dial_timeout", func() { s.UpstreamDialTimeout = dur(3 * time.Second) })
+	def("server.upstream_dial_timeout", func() { s.UpstreamDialTimeout = dur(DefaultUpstreamDialTimeout) })
 	def("server.upstream_response_timeout", func() { s.UpstreamResponseTimeout = dur(60 * time.Second) })
-	def("server.upstream_max_idle", func() { s.UpstreamMaxIdle = 256 })
+	def("server.upstream_max_idle", func() { s.UpstreamMaxIdle = DefaultUpstreamMaxIdle })
 	def("server.upstream_idle_timeout", func() { s.UpstreamIdleTimeout = dur(DefaultUpstreamIdleTimeout) })
 
 	def("tls.mode", func() { c.TLS.Mode = "off" })

@@ -78,7 +78,7 @@ func (retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 			rs.conn.stale = true
 			return nil, err
 		}
-		resp, err = rs.send(u.fresh, u, rs.again(req, u))
+		resp, err = rs.send(u.transport.Fresh(), u, rs.again(req, u))
 		if err == nil || req.Context().Err() != nil {
 			return resp, err
 		}

@@ -2,28 +2,28 @@ package proxy
 
 import (
 	"crypto/tls"
-	"net"
-	"net/http"
 	"sync/atomic"
 	"time"
 
 	"github.com/switchd/switchd/internal/config"
 	"github.com/switchd/switchd/internal/health"
+	"github.com/switchd/switchd/internal/proxy/h1"
 )
 
-// TransportOptions size the connection pool of every upstream.
+// TransportOptions size the connection pool of every upstream. Their
+// zero values take config's defaults, as the daemon passes config's
+// values: only tests leave them out.
 type TransportOptions struct {
-	// DialTimeout bounds connecting. Zero means 3s.
+	// DialTimeout bounds connecting.
 	DialTimeout time.Duration
 	// ResponseHeaderTimeout bounds waiting for response headers; past it the
 	// client gets 504. Zero means no limit.
 	ResponseHeaderTimeout time.Duration
-	// MaxIdle is the keep-alive pool size. Zero means 256.
+	// MaxIdle is the keep-alive pool size.
 	MaxIdle int
 	// IdleTimeout closes a kept-alive connection idle this long: it must be
 	// below the upstream's own keep-alive timeout, or the upstream closes
-	// connections that switchd is about to reuse. Zero means
-	// config.DefaultUpstreamIdleTimeout (1s).
+	// connections that switchd is about to reuse.
 	IdleTimeout time.Duration
 	// TLS is the client configuration for https:// upstreams. Nil means the
 	// system roots.
@@ -38,11 +38,8 @@ type Upstream struct {
 	host    string
 	health  *health.Target
 
-	transport *http.Transport
-	// fresh is transport without keep-alive: a request resent because a
-	// kept-alive connection turned out dead must go on a new one (idle.go).
-	fresh    *http.Transport
-	inflight atomic.Int64
+	transport *h1.Transport
+	inflight  atomic.Int64
 }
 
 // NewUpstream returns an Upstream for addr whose health is t (never nil).
@@ -52,33 +49,35 @@ func NewUpstream(addr string, t *health.Target, o TransportOptions) (*Upstream, 
 		return nil, err
 	}
 	if o.DialTimeout == 0 {
-		o.DialTimeout = 3 * time.Second
+		o.DialTimeout = config.DefaultUpstreamDialTimeout
 	}
 	if o.MaxIdle == 0 {
-		o.MaxIdle = 256
+		o.MaxIdle = config.DefaultUpstreamMaxIdle
 	}
 	if o.IdleTimeout == 0 {
 		o.IdleTimeout = config.DefaultUpstreamIdleTimeout
 	}
-	d := &net.Dialer{Timeout: o.DialTimeout, KeepAlive: 30 * time.Second}
-	tr := &http.Transport{
-		Proxy:                 nil, // never send upstream traffic through $HTTP_PROXY
-		DialContext:           d.DialContext,
-		MaxIdleConns:          0,
-		MaxIdleConnsPerHost:   o.MaxIdle,
-		IdleConnTimeout:       o.IdleTimeout,
+	ho := h1.Options{
+		DialTimeout:           o.DialTimeout,
+		KeepAlive:             30 * time.Second,
+		HandshakeTimeout:      10 * time.Second,
 		ResponseHeaderTimeout: o.ResponseHeaderTimeout,
-		TLSHandshakeTimeout:   10 * time.Second,
-		ExpectContinueTimeout: time.Second,
-		TLSClientConfig:       o.TLS,
-		// The client's Accept-Encoding goes through as it is; decoding here
-		// would change the bytes the upstream meant to send.
-		DisableCompression: true,
+		MaxIdle:               o.MaxIdle,
+		IdleTimeout:           o.IdleTimeout,
+		MaxHeaderBytes:        maxUpstreamHeaderBytes,
 	}
-	fresh := tr.Clone()
-	fresh.DisableKeepAlives = true
-	return &Upstream{address: addr, scheme: scheme, host: hostport, health: t, transport: tr, fresh: fresh}, nil
+	if scheme == "https" {
+		ho.TLS = o.TLS
+		if ho.TLS == nil {
+			ho.TLS = &tls.Config{}
+		}
+	}
+	return &Upstream{address: addr, scheme: scheme, host: hostport, health: t, transport: h1.New(hostport, ho)}, nil
 }
+
+// maxUpstreamHeaderBytes bounds an upstream's response head: an upstream
+// cannot make switchd hold more than this per request.
+const maxUpstreamHeaderBytes = 1 << 20
 
 // Address returns the address as configured.
 func (u *Upstream) Address() string { return u.address }
@@ -90,4 +89,4 @@ func (u *Upstream) Health() *health.Target { return u.health }
 func (u *Upstream) Inflight() int64 { return u.inflight.Load() }
 
 // CloseIdle closes the kept-alive connections to u that are not in use.
-func (u *Upstream) CloseIdle() { u.transport.CloseIdleConnections() }
+func (u *Upstream) CloseIdle() { u.transport.CloseIdle() }

@@ -1,0 +1,60 @@
+package h1
+
+import (
+	"bufio"
+	"io"
+	"net"
+)
+
+// body is a response body: at its end the exchange finishes, and the
+// connection goes back to the pool as soon as the last byte is read
+// (net/http's body returns io.EOF with the last bytes of a known length).
+// Closed before its end, the connection is closed: reading the rest could
+// take for ever.
+type body struct {
+	x     *exchange
+	rc    io.ReadCloser // net/http's body, reading from the connection's buffer
+	reuse bool
+	done  bool
+}
+
+func (b *body) Read(p []byte) (int, error) {
+	if b.done {
+		return 0, io.EOF
+	}
+	n, err := b.rc.Read(p)
+	if err != nil {
+		b.done = true
+		b.x.finish(b.reuse && err == io.EOF)
+	}
+	return n, err
+}
+
+// Close ends the exchange. It does not read what is left.
+func (b *body) Close() error {
+	if !b.done {
+		b.done = true
+		b.x.finish(false)
+	}
+	return nil
+}
+
+// upgraded is the body of a 101 answer: the connection itself, for the
+// protocol the upstream switched to, starting with what was read past the
+// head.
+type upgraded struct {
+	br *bufio.Reader
+	net.Conn
+}
+
+func (u *upgraded) Read(p []byte) (int, error) {
+	if u.br != nil {
+		if u.br.Buffered() > 0 {
+			return u.br.Read(p)
+		}
+		u.br.Reset(nil)
+		bufReaders.Put(u.br)
+		u.br = nil
+	}
+	return u.Conn.Read(p)
+}

@@ -1,0 +1,309 @@
+package h1
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptrace"
+	"net/textproto"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+// max1xx bounds the informational answers read before the final one.
+const max1xx = 16
+
+// conn is one connection to the upstream. Between two exchanges it sits in
+// the pool holding nothing but its socket.
+type conn struct {
+	t        *Transport
+	nc       net.Conn // *net.TCPConn, or *tls.Conn over it
+	raw      syscall.RawConn
+	tlsState *tls.ConnectionState
+	lr       headLimit
+	br       *bufio.Reader // while a response is read
+	idleAt   time.Time
+
+	// peek is the liveness check's callback, made once (alive_linux.go).
+	peek      func(fd uintptr) bool
+	peekAlive bool
+	peekBuf   [1]byte
+
+	aborted atomic.Bool // abort closed the connection
+
+	// hmu orders the writer goroutine's start of the header timeout after
+	// the body against the reader's end of the headers.
+	hmu      sync.Mutex
+	headDone bool
+}
+
+func newConn(t *Transport, nc net.Conn) *conn {
+	c := &conn{t: t, nc: nc}
+	if sc, ok := nc.(syscall.Conn); ok {
+		c.raw, _ = sc.SyscallConn()
+	}
+	c.peek = c.peekFD
+	return c
+}
+
+func (c *conn) close() { _ = c.nc.Close() }
+
+// abort ends the exchange from outside (the request's context is done, or
+// its body failed): the connection closes, which ends the read or write it
+// is blocked in and tells the upstream at once.
+func (c *conn) abort() {
+	c.aborted.Store(true)
+	c.close()
+}
+
+// exchange is what one request keeps while its answer is read.
+type exchange struct {
+	c      *conn
+	stop   func() bool // stops the context's abort
+	writer *bodyWriter // nil: the request had no body
+}
+
+// bodyWriter writes a request with a body from its own goroutine.
+type bodyWriter struct {
+	done chan struct{}
+	err  error // the write's, set before done closes
+}
+
+func (c *conn) roundTrip(ctx context.Context, req *http.Request, trace *httptrace.ClientTrace) (*http.Response, error) {
+	c.headDone = false
+	x := &exchange{c: c, stop: context.AfterFunc(ctx, c.abort)}
+	timeout := c.t.o.ResponseHeaderTimeout
+	if req.Body == nil || req.Body == http.NoBody {
+		if err := c.write(req); err != nil {
+			x.stop()
+			c.close()
+			return nil, c.failure(ctx, err, false)
+		}
+		if timeout > 0 {
+			_ = c.nc.SetReadDeadline(time.Now().Add(timeout))
+		}
+	} else {
+		x.writer = &bodyWriter{done: make(chan struct{})}
+		go c.writeBody(req, x.writer, timeout)
+	}
+	resp, err := c.readHead(req, trace, timeout > 0)
+	if err != nil {
+		x.stop()
+		c.close()
+		c.releaseReader()
+		if w := x.writer; w != nil {
+			// The writer's error says more when it came first (a client
+			// body that failed ends the exchange through abort).
+			select {
+			case <-w.done:
+				if w.err != nil {
+					return nil, c.failure(ctx, w.err, false)
+				}
+			case <-time.After(50 * time.Millisecond):
+			}
+		}
+		return nil, c.failure(ctx, err, timeout > 0)
+	}
+	resp.TLS = c.tlsState
+	if resp.StatusCode == http.StatusSwitchingProtocols {
+		x.stop()
+		resp.Body = &upgraded{br: c.br, Conn: c.nc}
+		c.br = nil
+		return resp, nil
+	}
+	reuse := !resp.Close && !req.Close
+	if resp.Body == http.NoBody {
+		x.finish(reuse)
+		return resp, nil
+	}
+	resp.Body = &body{x: x, rc: resp.Body, reuse: reuse}
+	return resp, nil
+}
+
+// write sends the request head and body through a pooled buffer.
+func (c *conn) write(req *http.Request) error {
+	bw, _ := bufWriters.Get().(*bufio.Writer)
+	if bw == nil {
+		bw = bufio.NewWriterSize(c.nc, 4<<10)
+	} else {
+		bw.Reset(c.nc)
+	}
+	err := req.Write(bw)
+	if err == nil {
+		err = bw.Flush()
+	}
+	bw.Reset(nil)
+	bufWriters.Put(bw)
+	return err
+}
+
+// writeBody is the writer goroutine of a request with a body. A failure to
+// read the client's body ends the exchange (the upstream would wait for
+// the rest of it for ever); a failure to write leaves the read alone: an
+// upstream that answered early and closed has its answer read.
+func (c *conn) writeBody(req *http.Request, w *bodyWriter, timeout time.Duration) {
+	r2 := *req
+	b := &watchedBody{rc: req.Body}
+	r2.Body = b
+	err := c.write(&r2)
+	if b.err != nil {
+		c.abort()
+		err = b.err
+	} else if err == nil && timeout > 0 {
+		c.hmu.Lock()
+		if !c.headDone {
+			_ = c.nc.SetReadDeadline(time.Now().Add(timeout))
+		}
+		c.hmu.Unlock()
+	}
+	w.err = err
+	close(w.done)
+}
+
+// watchedBody keeps the client body's read error apart from the write's.
+type watchedBody struct {
+	rc  io.ReadCloser
+	err error
+}
+
+func (b *watchedBody) Read(p []byte) (int, error) {
+	n, err := b.rc.Read(p)
+	if err != nil && err != io.EOF {
+		b.err = err
+	}
+	return n, err
+}
+
+func (b *watchedBody) Close() error { return b.rc.Close() }
+
+// readHead reads the final response head, passing informational ones on
+// to the trace.
+func (c *conn) readHead(req *http.Request, trace *httptrace.ClientTrace, deadline bool) (*http.Response, error) {
+	br, _ := bufReaders.Get().(*bufio.Reader)
+	if br == nil {
+		br = bufio.NewReaderSize(&c.lr, 4<<10)
+	} else {
+		br.Reset(&c.lr)
+	}
+	c.br = br
+	c.lr.n = c.t.o.MaxHeaderBytes
+	if _, err := br.Peek(1); err != nil {
+		return nil, err
+	}
+	if trace != nil && trace.GotFirstResponseByte != nil {
+		trace.GotFirstResponseByte()
+	}
+	for n := 0; ; n++ {
+		resp, err := http.ReadResponse(br, req)
+		if err != nil {
+			if c.lr.n <= 0 {
+				err = fmt.Errorf("upstream response headers exceed %d bytes", c.t.o.MaxHeaderBytes)
+			}
+			return nil, err
+		}
+		code := resp.StatusCode
+		if code < 100 || code > 199 || code == http.StatusSwitchingProtocols {
+			c.lr.n = 1 << 62
+			c.endHead(deadline)
+			return resp, nil
+		}
+		if n == max1xx {
+			return nil, errors.New("upstream sent too many 1xx responses")
+		}
+		if trace != nil && trace.Got1xxResponse != nil {
+			if err := trace.Got1xxResponse(code, textproto.MIMEHeader(resp.Header)); err != nil {
+				return nil, err
+			}
+		}
+	}
+}
+
+// releaseReader gives the read buffer back to the pool.
+func (c *conn) releaseReader() {
+	c.br.Reset(nil)
+	bufReaders.Put(c.br)
+	c.br = nil
+}
+
+// endHead lifts the header timeout once the head is in.
+func (c *conn) endHead(deadline bool) {
+	c.hmu.Lock()
+	c.headDone = true
+	if deadline {
+		_ = c.nc.SetReadDeadline(time.Time{})
+	}
+	c.hmu.Unlock()
+}
+
+// failure turns an exchange's error into the one the caller sees: the
+// context's when it ended the exchange, a timeout error when the header
+// timeout did.
+func (c *conn) failure(ctx context.Context, err error, headerTimeout bool) error {
+	if c.aborted.Load() && ctx.Err() != nil {
+		return ctx.Err()
+	}
+	if ne, ok := errors.AsType[net.Error](err); headerTimeout && ok && ne.Timeout() {
+		return errHeaderTimeout{}
+	}
+	return err
+}
+
+// errHeaderTimeout is the response header timeout: a net.Error whose
+// Timeout is true, as http.Transport's.
+type errHeaderTimeout struct{}
+
+func (errHeaderTimeout) Error() string   { return "timeout awaiting upstream response headers" }
+func (errHeaderTimeout) Timeout() bool   { return true }
+func (errHeaderTimeout) Temporary() bool { return true }
+
+// finish ends an exchange: the connection goes back to the pool when the
+// answer was read whole, the request was written whole, nothing else
+// arrived, and the context did not end it; it is closed otherwise.
+func (x *exchange) finish(reuse bool) {
+	c := x.c
+	ok := x.stop() && reuse
+	if ok && x.writer != nil {
+		select {
+		case <-x.writer.done:
+			ok = x.writer.err == nil
+		default:
+			ok = false // still sending a body the upstream did not wait for
+		}
+	}
+	if ok && c.br.Buffered() > 0 {
+		ok = false // bytes after the answer: the upstream is out of step
+	}
+	c.releaseReader()
+	if !ok {
+		c.close()
+		return
+	}
+	c.t.idle.put(c)
+}
+
+// headLimit bounds what the head of a response may read.
+type headLimit struct {
+	r io.Reader
+	n int64
+}
+
+func (l *headLimit) Read(p []byte) (int, error) {
+	if l.n <= 0 {
+		return 0, errHeadTooLarge
+	}
+	if int64(len(p)) > l.n {
+		p = p[:l.n]
+	}
+	n, err := l.r.Read(p)
+	l.n -= int64(n)
+	return n, err
+}
+
+var errHeadTooLarge = errors.New("upstream response head too large")
