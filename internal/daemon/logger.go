@@ -15,12 +15,13 @@ import (
 // stderr; components get it .Named. The level can be changed later through
 // the returned AtomicLevel.
 func NewLogger(c config.Log) (*zap.Logger, zap.AtomicLevel, error) {
-	return newLogger(c, zapcore.Lock(os.Stderr), term.IsTerminal(int(os.Stderr.Fd())))
+	return newLogger(c, zapcore.Lock(os.Stderr), isTerminal(os.Stderr))
 }
 
+func isTerminal(f *os.File) bool { return term.IsTerminal(int(f.Fd())) }
+
 // newLogger is NewLogger writing to out; tty says whether out is a
-// terminal, the only place where the console format colours its levels
-// (journald, docker logs and files would show the escape codes).
+// terminal (newEncoder).
 //
 // No line carries a stack trace but a DPanic's or a panic's: an error
 // line is an expected event an operator reads (a revert, a refused
@@ -30,7 +31,17 @@ func newLogger(c config.Log, out zapcore.WriteSyncer, tty bool) (*zap.Logger, za
 	if err != nil {
 		return nil, lvl, fmt.Errorf("log.level: %w", err)
 	}
-	var enc zapcore.Encoder
+	enc := newEncoder(c, tty)
+	// No sampling: every line matters to an operator reconstructing a flip.
+	core := zapcore.NewCore(enc, out, lvl)
+	l := zap.New(core, zap.ErrorOutput(out), zap.AddCaller(), zap.AddStacktrace(zapcore.DPanicLevel))
+	return l, lvl, nil
+}
+
+// newEncoder is [log].format's encoder: JSON, or the console format,
+// whose levels are coloured only on a terminal (journald, docker logs and
+// files would show the escape codes).
+func newEncoder(c config.Log, tty bool) zapcore.Encoder {
 	if c.Format == "console" {
 		ec := zap.NewDevelopmentEncoderConfig()
 		ec.EncodeLevel = zapcore.CapitalLevelEncoder
@@ -40,14 +51,9 @@ func newLogger(c config.Log, out zapcore.WriteSyncer, tty bool) (*zap.Logger, za
 		// ISO 8601 with the date and the offset: a line read the next day,
 		// or next to another host's, still says when it happened.
 		ec.EncodeTime = zapcore.TimeEncoderOfLayout("2006-01-02T15:04:05.000Z07:00")
-		enc = zapcore.NewConsoleEncoder(ec)
-	} else {
-		ec := zap.NewProductionEncoderConfig()
-		ec.EncodeTime = zapcore.ISO8601TimeEncoder
-		enc = zapcore.NewJSONEncoder(ec)
+		return zapcore.NewConsoleEncoder(ec)
 	}
-	// No sampling: every line matters to an operator reconstructing a flip.
-	core := zapcore.NewCore(enc, out, lvl)
-	l := zap.New(core, zap.ErrorOutput(out), zap.AddCaller(), zap.AddStacktrace(zapcore.DPanicLevel))
-	return l, lvl, nil
+	ec := zap.NewProductionEncoderConfig()
+	ec.EncodeTime = zapcore.ISO8601TimeEncoder
+	return zapcore.NewJSONEncoder(ec)
 }

@@ -77,7 +77,7 @@ func listenerAddr(ln net.Listener) net.Addr {
 // re-read it.
 func Run(ctx context.Context, o Options) error {
 	cfg := o.Config
-	logger := o.Logger
+	logger, access := o.Logger, o.Logger
 	if logger == nil {
 		l, lvl, err := NewLogger(cfg.Log)
 		if err != nil {
@@ -85,10 +85,15 @@ func Run(ctx context.Context, o Options) error {
 		}
 		logger, o.Level = l, &lvl
 		defer func() { _ = l.Sync() }()
+		var flush func()
+		access, flush = stderrAccessLogger(cfg.Log, lvl)
+		defer flush() // after the drain: the last requests' lines too
+	} else {
+		access = logger.Named("proxy")
 	}
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	d := &daemon{cfg: cfg, cfgPath: cfg.Path, cfgData: o.ConfigData, log: logger, level: o.Level, version: o.Version,
+	d := &daemon{cfg: cfg, cfgPath: cfg.Path, cfgData: o.ConfigData, log: logger, access: access, level: o.Level, version: o.Version,
 		reloads: make(chan reloadReq)}
 	d.runCtx = runCtx
 	d.handover = newHandover(o.Upgrader, logger)
@@ -137,6 +142,7 @@ type daemon struct {
 	cfg     *config.Config // replaced by the reload loop only; read it with running()
 	cfgPath string
 	log     *zap.Logger
+	access  *zap.Logger // the access log's (accesslog.go)
 	level   *zap.AtomicLevel
 	version string
 
@@ -289,7 +295,7 @@ func (d *daemon) start(ctx context.Context, o Options) error {
 		go d.runFleet(ctx)
 	}
 	d.handler = proxy.NewHandler(d.board.Router(), proxy.HandlerOptions{
-		Logger: d.log.Named("proxy"), AccessLog: cfg.Log.AccessLog, TrustedProxies: cfg.Server.Trusted,
+		Logger: d.log.Named("proxy"), AccessLogger: d.access, AccessLog: cfg.Log.AccessLog, TrustedProxies: cfg.Server.Trusted,
 		BodyTimeout: cfg.Server.BodyReadTimeout.D(),
 		Misdirected: d.metrics.Misdirected.Inc,
 	})

@@ -24,6 +24,7 @@ type Handler struct {
 	router *Router
 	rp     *httputil.ReverseProxy
 	log    *zap.Logger
+	access *zap.Logger // access lines
 
 	trusted   atomic.Pointer[[]netip.Prefix]
 	accessLog atomic.Bool
@@ -34,9 +35,11 @@ type Handler struct {
 
 // HandlerOptions configure a Handler.
 type HandlerOptions struct {
-	// Logger receives access logs (at info, when AccessLog) and proxy errors.
-	// Nil means no logs.
+	// Logger receives proxy errors. Nil means no logs.
 	Logger *zap.Logger
+	// AccessLogger receives the access lines (at info, when AccessLog).
+	// Nil means Logger.
+	AccessLogger *zap.Logger
 	// AccessLog logs one line per request. Default off.
 	AccessLog bool
 	// TrustedProxies are the peers whose X-Forwarded-* headers are extended
@@ -59,7 +62,10 @@ func NewHandler(router *Router, o HandlerOptions) *Handler {
 	if o.Logger == nil {
 		o.Logger = zap.NewNop()
 	}
-	h := &Handler{router: router, log: o.Logger, misdirected: o.Misdirected}
+	if o.AccessLogger == nil {
+		o.AccessLogger = o.Logger
+	}
+	h := &Handler{router: router, log: o.Logger, access: o.AccessLogger, misdirected: o.Misdirected}
 	h.SetBodyTimeout(o.BodyTimeout)
 	h.SetTrustedProxies(o.TrustedProxies)
 	h.accessLog.Store(o.AccessLog)
@@ -196,7 +202,7 @@ func (h *Handler) finish(r *http.Request, rs *reqState, color config.Color, prev
 	if !h.accessLog.Load() {
 		return
 	}
-	if ce := h.log.Check(zapcore.InfoLevel, "request"); ce != nil {
+	if ce := h.access.Check(zapcore.InfoLevel, "request"); ce != nil {
 		up := ""
 		if rs.upstream != nil {
 			up = rs.upstream.address
