@@ -181,7 +181,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		rs.stream = clientBody{body: r.Body, rc: http.NewResponseController(w), timeout: timeout}
 		r.Body = &rs.stream
 	}
-	h.rp.ServeHTTP(w, r.WithContext(rs.conn.context(context.WithValue(r.Context(), ctxKey{}, rs))))
+	h.rp.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, rs)))
 }
 
 func (h *Handler) finish(r *http.Request, rs *reqState, color config.Color, preview bool, start time.Time) {

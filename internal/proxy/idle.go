@@ -1,10 +1,6 @@
 package proxy
 
-import (
-	"context"
-	"net/http/httptrace"
-	"sync/atomic"
-)
+import "github.com/switchd/switchd/internal/proxy/h1"
 
 // connTrace follows the connection each attempt of one request goes out
 // on, so that a kept-alive connection the upstream had already closed (its
@@ -13,43 +9,25 @@ import (
 // connection, and the dead connection is nobody's failure: not a passive
 // health failure, not an error for the guard.
 //
-// Go's Transport resends on its own only what is safe by its rules (no byte
-// written, or an idempotent method); a POST whose bytes went into the dead
-// socket comes back as an error ("broken pipe", "connection reset", EOF).
+// The upstream client checks an idle connection before it reuses it
+// (proxy/h1), so this is the rarer race of a close arriving while the
+// request is sent: it comes back as an error ("broken pipe", "connection
+// reset", EOF) on a reused connection before any byte of an answer.
 type connTrace struct {
-	trace httptrace.ClientTrace
-	// reused: the last attempt went out on a kept-alive connection.
-	// gotByte: some byte of an answer came back on it. GotFirstResponseByte
-	// runs on the Transport's read loop, hence atomics.
-	reused  atomic.Bool
-	gotByte atomic.Bool
+	// attempt is what the last attempt's connection saw, filled in by
+	// h1.Transport.Send on the request's goroutine.
+	attempt h1.Attempt
 	// stale: the request failed on such a connection and could not be
 	// resent (its body streamed through: over maxReplayBody).
 	stale bool
 }
 
-// context returns ctx with c's hooks. It is set once per request, before
-// ReverseProxy adds its own trace (which it composes with this one), so it
-// costs no copy of the request.
-func (c *connTrace) context(ctx context.Context) context.Context {
-	c.trace.GotConn = c.gotConn
-	c.trace.GotFirstResponseByte = c.firstByte
-	return httptrace.WithClientTrace(ctx, &c.trace)
-}
-
-func (c *connTrace) gotConn(info httptrace.GotConnInfo) { c.reused.Store(info.Reused) }
-
-func (c *connTrace) firstByte() { c.gotByte.Store(true) }
-
-// begin resets what the previous attempt saw: a failed dial calls no hook.
-func (c *connTrace) begin() {
-	c.reused.Store(false)
-	c.gotByte.Store(false)
-}
+// begin resets what the previous attempt saw: a failed dial sets nothing.
+func (c *connTrace) begin() { c.attempt = h1.Attempt{} }
 
 // staleConn reports whether the attempt that returned err died on a
 // kept-alive connection before any byte came back. A timeout is not that:
 // the upstream took the request and did not answer in time.
 func (c *connTrace) staleConn(err error) bool {
-	return c.reused.Load() && !c.gotByte.Load() && !isTimeout(err)
+	return c.attempt.Reused && !c.attempt.GotFirstByte && !isTimeout(err)
 }

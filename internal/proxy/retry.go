@@ -63,7 +63,7 @@ type retryTransport struct{}
 func (retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	rs := stateOf(req)
 	u := rs.upstream
-	resp, err := rs.send(u.transport, u, req)
+	resp, err := rs.send(u, req, false)
 	if err == nil {
 		return resp, nil
 	}
@@ -78,7 +78,7 @@ func (retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 			rs.conn.stale = true
 			return nil, err
 		}
-		resp, err = rs.send(u.transport.Fresh(), u, rs.again(req, u))
+		resp, err = rs.send(u, rs.again(req, u), true)
 		if err == nil || req.Context().Err() != nil {
 			return resp, err
 		}
@@ -100,20 +100,20 @@ func (retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		return nil, err
 	}
 	rs.upstream = alt
-	resp, err2 := rs.send(alt.transport, alt, rs.again(req, alt))
+	resp, err2 := rs.send(alt, rs.again(req, alt), false)
 	if err2 != nil && isUpstreamFault(err2) {
 		alt.health.Fail(err2)
 	}
 	return resp, err2
 }
 
-// send makes one attempt through tr (u's pooled or fresh transport),
-// counted in u's requests in flight.
-func (rs *reqState) send(tr http.RoundTripper, u *Upstream, req *http.Request) (*http.Response, error) {
+// send makes one attempt to u (on a new connection when fresh), counted
+// in u's requests in flight.
+func (rs *reqState) send(u *Upstream, req *http.Request, fresh bool) (*http.Response, error) {
 	rs.conn.begin()
 	u.inflight.Add(1)
 	defer u.inflight.Add(-1)
-	return tr.RoundTrip(req)
+	return u.transport.Send(req, fresh, &rs.conn.attempt)
 }
 
 // again returns req addressed to u, with the kept body from its start.

@@ -6,35 +6,28 @@ import (
 	"net"
 )
 
-// body is a response body: at its end the exchange finishes, and the
-// connection goes back to the pool as soon as the last byte is read
+// An exchange is the response body: at its end the exchange finishes, and
+// the connection goes back to the pool as soon as the last byte is read
 // (net/http's body returns io.EOF with the last bytes of a known length).
 // Closed before its end, the connection is closed: reading the rest could
 // take for ever.
-type body struct {
-	x     *exchange
-	rc    io.ReadCloser // net/http's body, reading from the connection's buffer
-	reuse bool
-	done  bool
-}
-
-func (b *body) Read(p []byte) (int, error) {
-	if b.done {
+func (x *exchange) Read(p []byte) (int, error) {
+	if x.done {
 		return 0, io.EOF
 	}
-	n, err := b.rc.Read(p)
+	n, err := x.rc.Read(p)
 	if err != nil {
-		b.done = true
-		b.x.finish(b.reuse && err == io.EOF)
+		x.done = true
+		x.finish(x.reuse && err == io.EOF)
 	}
 	return n, err
 }
 
 // Close ends the exchange. It does not read what is left.
-func (b *body) Close() error {
-	if !b.done {
-		b.done = true
-		b.x.finish(false)
+func (x *exchange) Close() error {
+	if !x.done {
+		x.done = true
+		x.finish(false)
 	}
 	return nil
 }

@@ -63,11 +63,16 @@ func (c *conn) abort() {
 	c.close()
 }
 
-// exchange is what one request keeps while its answer is read.
+// exchange is what one request keeps while its answer is read; it is
+// also the answer's body (body.go), so that it costs one allocation.
 type exchange struct {
 	c      *conn
 	stop   func() bool // stops the context's abort
 	writer *bodyWriter // nil: the request had no body
+
+	rc    io.ReadCloser // net/http's body, reading from the connection's buffer
+	reuse bool
+	done  bool
 }
 
 // bodyWriter writes a request with a body from its own goroutine.
@@ -76,7 +81,7 @@ type bodyWriter struct {
 	err  error // the write's, set before done closes
 }
 
-func (c *conn) roundTrip(ctx context.Context, req *http.Request, trace *httptrace.ClientTrace) (*http.Response, error) {
+func (c *conn) roundTrip(ctx context.Context, req *http.Request, trace *httptrace.ClientTrace, a *Attempt) (*http.Response, error) {
 	c.headDone = false
 	x := &exchange{c: c, stop: context.AfterFunc(ctx, c.abort)}
 	timeout := c.t.o.ResponseHeaderTimeout
@@ -93,7 +98,7 @@ func (c *conn) roundTrip(ctx context.Context, req *http.Request, trace *httptrac
 		x.writer = &bodyWriter{done: make(chan struct{})}
 		go c.writeBody(req, x.writer, timeout)
 	}
-	resp, err := c.readHead(req, trace, timeout > 0)
+	resp, err := c.readHead(req, trace, a, timeout > 0)
 	if err != nil {
 		x.stop()
 		c.close()
@@ -123,7 +128,8 @@ func (c *conn) roundTrip(ctx context.Context, req *http.Request, trace *httptrac
 		x.finish(reuse)
 		return resp, nil
 	}
-	resp.Body = &body{x: x, rc: resp.Body, reuse: reuse}
+	x.rc, x.reuse = resp.Body, reuse
+	resp.Body = x
 	return resp, nil
 }
 
@@ -185,7 +191,7 @@ func (b *watchedBody) Close() error { return b.rc.Close() }
 
 // readHead reads the final response head, passing informational ones on
 // to the trace.
-func (c *conn) readHead(req *http.Request, trace *httptrace.ClientTrace, deadline bool) (*http.Response, error) {
+func (c *conn) readHead(req *http.Request, trace *httptrace.ClientTrace, a *Attempt, deadline bool) (*http.Response, error) {
 	br, _ := bufReaders.Get().(*bufio.Reader)
 	if br == nil {
 		br = bufio.NewReaderSize(&c.lr, 4<<10)
@@ -196,6 +202,9 @@ func (c *conn) readHead(req *http.Request, trace *httptrace.ClientTrace, deadlin
 	c.lr.n = c.t.o.MaxHeaderBytes
 	if _, err := br.Peek(1); err != nil {
 		return nil, err
+	}
+	if a != nil {
+		a.GotFirstByte = true
 	}
 	if trace != nil && trace.GotFirstResponseByte != nil {
 		trace.GotFirstResponseByte()

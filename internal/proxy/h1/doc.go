@@ -19,9 +19,8 @@
 // non-blocking peek at its socket (alive_linux.go): closed or holding bytes
 // nobody asked for, it is dropped and the next one is tried. What the peek
 // cannot see (a close racing the request) reaches the caller as an error on
-// a reused connection before any byte came back (httptrace's GotConn and
-// GotFirstResponseByte say which), and the proxy resends on a new
-// connection (Fresh).
+// a reused connection before any byte came back (Send's Attempt says
+// which), and the proxy resends on a new connection (Send with fresh).
 //
 // Responses are parsed by net/http's own http.ReadResponse and requests
 // written by http.Request.Write, so the framing rules (chunked encoding,

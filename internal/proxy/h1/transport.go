@@ -64,23 +64,23 @@ func New(addr string, o Options) *Transport {
 // RoundTrip implements http.RoundTripper: it sends req on an idle
 // connection when there is one, on a new one otherwise.
 func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
-	return t.roundTrip(req, false)
+	return t.Send(req, false, nil)
 }
 
-// Fresh returns a RoundTripper over t that always dials a new connection
-// (it still keeps it afterwards): for a request that is resent because a
-// kept-alive connection turned out closed.
-func (t *Transport) Fresh() http.RoundTripper { return fresh{t} }
+// Attempt is what one exchange learned of its connection, for a caller
+// that decides whether to resend: a failure on a reused connection before
+// any byte of an answer is most likely a close by the upstream that
+// crossed the request. (httptrace's GotConn and GotFirstResponseByte say
+// the same, for a price of a context value and a trace per request.)
+type Attempt struct {
+	Reused       bool // the request went out on a kept-alive connection
+	GotFirstByte bool // some byte of an answer came back
+}
 
-type fresh struct{ t *Transport }
-
-func (f fresh) RoundTrip(req *http.Request) (*http.Response, error) { return f.t.roundTrip(req, true) }
-
-// CloseIdle closes the idle connections. Connections in use go back to
-// the pool when their exchange ends, as with http.Transport.
-func (t *Transport) CloseIdle() { t.idle.closeAll() }
-
-func (t *Transport) roundTrip(req *http.Request, new bool) (*http.Response, error) {
+// Send is RoundTrip on a new connection when fresh (a resend after a
+// kept-alive connection turned out closed; the connection is kept
+// afterwards), filling in a when it is not nil.
+func (t *Transport) Send(req *http.Request, fresh bool, a *Attempt) (*http.Response, error) {
 	ctx := req.Context()
 	if err := ctx.Err(); err != nil {
 		closeBody(req)
@@ -88,10 +88,13 @@ func (t *Transport) roundTrip(req *http.Request, new bool) (*http.Response, erro
 	}
 	var c *conn
 	var idleFor time.Duration
-	if !new {
+	if !fresh {
 		c, idleFor = t.idle.get()
 	}
 	reused := c != nil
+	if a != nil {
+		a.Reused = reused
+	}
 	if c == nil {
 		var err error
 		if c, err = t.dial(ctx); err != nil {
@@ -103,8 +106,12 @@ func (t *Transport) roundTrip(req *http.Request, new bool) (*http.Response, erro
 	if trace != nil && trace.GotConn != nil {
 		trace.GotConn(httptrace.GotConnInfo{Conn: c.nc, Reused: reused, WasIdle: reused, IdleTime: idleFor})
 	}
-	return c.roundTrip(ctx, req, trace)
+	return c.roundTrip(ctx, req, trace, a)
 }
+
+// CloseIdle closes the idle connections. Connections in use go back to
+// the pool when their exchange ends, as with http.Transport.
+func (t *Transport) CloseIdle() { t.idle.closeAll() }
 
 func (t *Transport) dial(ctx context.Context) (*conn, error) {
 	nc, err := t.dialer.DialContext(ctx, "tcp", t.addr)

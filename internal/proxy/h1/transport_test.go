@@ -508,13 +508,22 @@ func TestFullDuplex(t *testing.T) {
 	}
 }
 
-// TestFresh: Fresh dials a new connection even with idle ones kept.
+// TestFresh: Send with fresh dials a new connection even with idle ones kept.
 func TestFresh(t *testing.T) {
 	s := newCountingServer(t, func(w http.ResponseWriter, r *http.Request) {})
 	tr := newTransport(t, s.addr(), testOptions())
 	var log connLog
 	get(t, tr, "http://"+s.addr()+"/", &log)
-	get(t, tr.Fresh(), "http://"+s.addr()+"/", &log)
+	req, _ := http.NewRequestWithContext(log.context(context.Background()), "GET", "http://"+s.addr()+"/", nil)
+	var a Attempt
+	resp, err := tr.Send(req, true, &a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if a.Reused || !a.GotFirstByte {
+		t.Fatalf("Send(fresh): attempt %+v, want a new connection that answered", a)
+	}
 	if log.last() || s.opened.Load() != 2 {
 		t.Fatalf("Fresh: reused %v, %d connections", log.last(), s.opened.Load())
 	}
