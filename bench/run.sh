@@ -5,6 +5,7 @@
 #   bench/run.sh                      # everything, CONNS="64 1000", DUR=10
 #   CONNS=64 DUR=5 bench/run.sh       # quicker
 #   TARGETS="direct gostd" bench/run.sh   # other targets; "custom" (switchd) is always added
+#   ACCESS_LOG=1 bench/run.sh       # switchd with its access log on ([log] level info)
 #
 # Knobs (env): SHARED_BENCH (default: <repo>/../shared/bench), WORK=/tmp/switchd-bench
 # (binaries, perf config, state, RUNDIR), RESULTS=<repo>/bench/results (git-ignored),
@@ -122,6 +123,10 @@ trap 'rm -rf "$STATE_DIR"' EXIT
 CONF=$WORK/perf.toml
 sed -e "s|@PROXY_PORT@|$PROXY_PORT|" -e "s|@CONTROL_PORT@|$CONTROL_PORT|" -e "s|@STATE_DIR@|$STATE_DIR|" \
 	-e "s|@BACKEND_ADDR@|$BACKEND_ADDR|" -e "s|@UPSTREAM_MAX_IDLE@|$UPSTREAM_MAX_IDLE|" "$HERE/perf.toml.in" >"$CONF"
+if [ "${ACCESS_LOG:-0}" = 1 ]; then # the access log on, as switchd's default config has it
+	sed -i -e 's|^level = "warn"|level = "info"|' -e 's|^access_log = false|access_log = true|' "$CONF"
+	grep -q '^access_log = true' "$CONF" || { log "ACCESS_LOG=1: perf.toml.in's [log] changed"; exit 1; }
+fi
 "$WORK/switchd" validate -config "$CONF" >&2
 
 # 4. One run of the harness: every target plus switchd as "custom".

@@ -20,6 +20,13 @@ import (
 // max1xx bounds the informational answers read before the final one.
 const max1xx = 16
 
+// readBufferSize is the read buffer an exchange holds until its answer is
+// read: enough for a usual response head in one read, and a body read of
+// that size or more goes straight into the caller's buffer (bufio reads
+// past an empty buffer), so a larger one would only cost memory for every
+// request in flight. A longer head line is read in pieces by textproto.
+const readBufferSize = 2 << 10
+
 // conn is one connection to the upstream. Between two exchanges it sits in
 // the pool holding nothing but its socket.
 type conn struct {
@@ -194,7 +201,7 @@ func (b *watchedBody) Close() error { return b.rc.Close() }
 func (c *conn) readHead(req *http.Request, trace *httptrace.ClientTrace, a *Attempt, deadline bool) (*http.Response, error) {
 	br, _ := bufReaders.Get().(*bufio.Reader)
 	if br == nil {
-		br = bufio.NewReaderSize(&c.lr, 4<<10)
+		br = bufio.NewReaderSize(&c.lr, readBufferSize)
 	} else {
 		br.Reset(&c.lr)
 	}

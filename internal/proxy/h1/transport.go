@@ -147,6 +147,6 @@ func closeBody(req *http.Request) {
 }
 
 var (
-	bufReaders sync.Pool // *bufio.Reader, 4 KiB
+	bufReaders sync.Pool // *bufio.Reader, readBufferSize
 	bufWriters sync.Pool // *bufio.Writer, 4 KiB
 )

@@ -559,3 +559,18 @@ func TestTLS(t *testing.T) {
 		t.Fatal("an untrusted certificate was accepted")
 	}
 }
+
+// TestLongHeaderLine: a head line longer than the read buffer (a big
+// cookie) is read whole.
+func TestLongHeaderLine(t *testing.T) {
+	long := strings.Repeat("c", 10<<10)
+	s := newCountingServer(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Set-Cookie", "big="+long)
+		fmt.Fprint(w, "ok")
+	})
+	tr := newTransport(t, s.addr(), testOptions())
+	resp, body := get(t, tr, "http://"+s.addr()+"/", nil)
+	if body != "ok" || resp.Header.Get("Set-Cookie") != "big="+long {
+		t.Fatalf("body %q, cookie of %d bytes", body, len(resp.Header.Get("Set-Cookie")))
+	}
+}
