@@ -243,7 +243,7 @@ type Health struct {
 type Event struct {
 	ID      uint64    `json:"id"`
 	Time    time.Time `json:"time"`
-	Type    string    `json:"type"` // flip | rollback | guard | failover | guard_blocked | health | reload | startup | state_persist | pool
+	Type    string    `json:"type"` // one of EventTypes
 	Service string    `json:"service,omitempty"`
 	// Changes of the active colour.
 	From       string `json:"from,omitempty"`

@@ -16,10 +16,13 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/switchd/switchd/control/api"
 )
 
-// NotifyEvents are the event names a [[notify]] may list in events.
-var NotifyEvents = []string{"flip", "rollback", "guard", "failover", "guard_blocked", "health", "reload", "startup", "state_persist", "pool"}
+// NotifyEvents are the event names a [[notify]] may list in events: the
+// API's event types.
+var NotifyEvents = api.EventTypes
 
 var serviceName = regexp.MustCompile(`^[a-z0-9][a-z0-9_.-]{0,62}$`)
 

@@ -54,7 +54,7 @@ func TestGaplessCutover(t *testing.T) {
 			control.ErrorBody
 		}
 		start := time.Now()
-		code := api(t, "POST", in.control+"/v1/services/app/flip", map[string]any{"reason": "load test"}, &res)
+		code := callAPI(t, "POST", in.control+"/v1/services/app/flip", map[string]any{"reason": "load test"}, &res)
 		rtt = append(rtt, time.Since(start))
 		if code != 200 || res.Service.Generation != uint64(i) {
 			load.Stop()
@@ -106,7 +106,7 @@ func TestWaitDrained(t *testing.T) {
 	flip(t, in.control)
 	waited := make(chan int, 1)
 	go func() {
-		waited <- api(t, "GET", in.control+"/v1/services/app/wait?until=drained:blue&timeout=10s", nil, nil)
+		waited <- callAPI(t, "GET", in.control+"/v1/services/app/wait?until=drained:blue&timeout=10s", nil, nil)
 	}()
 	select {
 	case code := <-waited:
@@ -114,7 +114,7 @@ func TestWaitDrained(t *testing.T) {
 	case <-time.After(300 * time.Millisecond):
 	}
 	var svc control.Service
-	api(t, "GET", in.control+"/v1/services/app", nil, &svc)
+	callAPI(t, "GET", in.control+"/v1/services/app", nil, &svc)
 	if svc.Pools["blue"].Inflight != 1 {
 		t.Fatalf("blue in flight = %d, want 1", svc.Pools["blue"].Inflight)
 	}
@@ -127,7 +127,7 @@ func TestWaitDrained(t *testing.T) {
 	}
 	// A timeout is 408.
 	var e control.ErrorBody
-	if code := api(t, "GET", in.control+"/v1/services/app/wait?until=drained:green&timeout=100ms", nil, &e); code != 408 || e.Error.Code != "timeout" {
+	if code := callAPI(t, "GET", in.control+"/v1/services/app/wait?until=drained:green&timeout=100ms", nil, &e); code != 408 || e.Error.Code != "timeout" {
 		t.Fatalf("wait on the active colour: %d %+v", code, e)
 	}
 }

@@ -29,7 +29,7 @@ func TestDemoAddresses(t *testing.T) {
 	if got := body(); got != "blue" {
 		t.Fatalf("demo starts on %q", got)
 	}
-	if code := api(t, "POST", "http://"+ctl+"/v1/services/demo/flip", nil, nil); code != 200 {
+	if code := callAPI(t, "POST", "http://"+ctl+"/v1/services/demo/flip", nil, nil); code != 200 {
 		t.Fatalf("flip: %d", code)
 	}
 	if got := body(); got != "green" {

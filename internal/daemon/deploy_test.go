@@ -53,7 +53,7 @@ func smokeBackend(t *testing.T, name string, bad bool) *httptest.Server {
 func service(t *testing.T, ctl string) control.Service {
 	t.Helper()
 	var s control.Service
-	if code := api(t, "GET", ctl+"/v1/services/app", nil, &s); code != 200 {
+	if code := callAPI(t, "GET", ctl+"/v1/services/app", nil, &s); code != 200 {
 		t.Fatalf("GET service: %d", code)
 	}
 	return s
@@ -204,23 +204,23 @@ func TestActivePoolChangesUnderLoad(t *testing.T) {
 	l := startStrictLoad(in.proxy+"/", 8, 0)
 
 	var res control.PoolResult
-	if code := api(t, "PUT", url, map[string]any{"upstreams": []string{addrOf(v2)}}, &res); code != 200 || !res.Changed {
+	if code := callAPI(t, "PUT", url, map[string]any{"upstreams": []string{addrOf(v2)}}, &res); code != 200 || !res.Changed {
 		t.Fatalf("replace active pool: %d %+v", code, res)
 	}
-	if code := api(t, "POST", url+"/upstreams", map[string]any{"address": addrOf(v3)}, &res); code != 200 {
+	if code := callAPI(t, "POST", url+"/upstreams", map[string]any{"address": addrOf(v3)}, &res); code != 200 {
 		t.Fatalf("add: %d", code)
 	}
-	if code := api(t, "POST", url+"/upstreams", map[string]any{"address": addrOf(v3)}, &res); code != 200 || res.Changed {
+	if code := callAPI(t, "POST", url+"/upstreams", map[string]any{"address": addrOf(v3)}, &res); code != 200 || res.Changed {
 		t.Fatalf("add again (idempotent): %d changed=%v", code, res.Changed)
 	}
-	if code := api(t, "DELETE", url+"/upstreams/"+addrOf(v2), nil, &res); code != 200 || !slices.Equal(res.To, []string{addrOf(v3)}) {
+	if code := callAPI(t, "DELETE", url+"/upstreams/"+addrOf(v2), nil, &res); code != 200 || !slices.Equal(res.To, []string{addrOf(v3)}) {
 		t.Fatalf("remove: %d %v", code, res.To)
 	}
 	dead := httptest.NewServer(http.NotFoundHandler())
 	deadAddr := addrOf(dead)
 	dead.Close()
 	var e control.ErrorBody
-	if code := api(t, "PUT", url, map[string]any{"upstreams": []string{deadAddr}}, &e); code != 409 || e.Error.Code != control.CodeTargetUnhealthy {
+	if code := callAPI(t, "PUT", url, map[string]any{"upstreams": []string{deadAddr}}, &e); code != 409 || e.Error.Code != control.CodeTargetUnhealthy {
 		t.Fatalf("replace with a dead upstream: %d %+v", code, e)
 	}
 	// Until the load has seen the last pool for a while.
@@ -249,7 +249,7 @@ func TestRuntimePoolsSurviveRestartAndReload(t *testing.T) {
 	in := startFile(t, path)
 	events := subscribe(t, in.control)
 	green := in.control + "/v1/services/app/pools/green"
-	if code := api(t, "PUT", green, map[string]any{"upstreams": []string{addrOf(v2)}, "reason": "v2"}, nil); code != 200 {
+	if code := callAPI(t, "PUT", green, map[string]any{"upstreams": []string{addrOf(v2)}, "reason": "v2"}, nil); code != 200 {
 		t.Fatalf("PUT green: %d", code)
 	}
 	if e := events.next(t, "pool", 5*time.Second); e.Color != "green" || !strings.Contains(e.Detail, addrOf(v2)) || !strings.Contains(e.Detail, "v2") {
@@ -269,7 +269,7 @@ func TestRuntimePoolsSurviveRestartAndReload(t *testing.T) {
 	if err := os.WriteFile(path, []byte(changed), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if code := api(t, "POST", in.control+"/v1/reload", nil, nil); code != 200 {
+	if code := callAPI(t, "POST", in.control+"/v1/reload", nil, nil); code != 200 {
 		t.Fatalf("reload: %d", code)
 	}
 	s = service(t, in.control)
@@ -277,12 +277,12 @@ func TestRuntimePoolsSurviveRestartAndReload(t *testing.T) {
 		t.Fatalf("reload overrode the API's green pool: %v", poolAddrs(s, "green"))
 	}
 	var st control.Status
-	api(t, "GET", in.control+"/v1/status", nil, &st)
+	callAPI(t, "GET", in.control+"/v1/status", nil, &st)
 	if w := st.Config.LastReload.Warnings; len(w) != 1 || !strings.Contains(w[0], "green pool is set through the API") {
 		t.Errorf("reload warnings %q", w)
 	}
 
-	if code := api(t, "DELETE", in.control+"/v1/services/app/pools/green", nil, nil); code != 200 {
+	if code := callAPI(t, "DELETE", in.control+"/v1/services/app/pools/green", nil, nil); code != 200 {
 		t.Fatalf("DELETE green: %d", code)
 	}
 	s = service(t, in.control)

@@ -132,7 +132,7 @@ func TestRevertOntoADyingColour(t *testing.T) {
 
 	var svc control.Service
 	eventually(t, "green active with blue known down", 10*time.Second, func() bool {
-		api(t, "GET", in.control+"/v1/services/app", nil, &svc)
+		callAPI(t, "GET", in.control+"/v1/services/app", nil, &svc)
 		return svc.Active == "green" && svc.Pools["blue"].Upstreams[0].State == "down"
 	})
 	settled := time.Now()
@@ -140,7 +140,7 @@ func TestRevertOntoADyingColour(t *testing.T) {
 	results := l.end()
 	l = nil
 	var end control.Service
-	api(t, "GET", in.control+"/v1/services/app", nil, &end)
+	callAPI(t, "GET", in.control+"/v1/services/app", nil, &end)
 	if end.Active != "green" || end.Generation != svc.Generation {
 		t.Fatalf("moved again after settling on green: %+v", end)
 	}

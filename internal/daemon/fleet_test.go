@@ -75,7 +75,7 @@ func waitServed(t *testing.T, colour string, hosts ...*fleetHost) {
 func flipExpect(t *testing.T, ctl, expect string) (int, control.ErrorBody) {
 	t.Helper()
 	var body control.ErrorBody
-	code := api(t, "POST", ctl+"/v1/services/app/flip", control.ChangeRequest{Expect: expect}, &body)
+	code := callAPI(t, "POST", ctl+"/v1/services/app/flip", control.ChangeRequest{Expect: expect}, &body)
 	return code, body
 }
 
@@ -93,7 +93,7 @@ func TestFleetFlipServedByAll(t *testing.T) {
 	var f control.Fleet
 	deadline := time.Now().Add(20 * time.Second)
 	for {
-		if code := api(t, "GET", hosts[2].control+"/v1/fleet", nil, &f); code != 200 {
+		if code := callAPI(t, "GET", hosts[2].control+"/v1/fleet", nil, &f); code != 200 {
 			t.Fatalf("GET /v1/fleet: %d", code)
 		}
 		var nodes []string

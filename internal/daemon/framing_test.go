@@ -121,7 +121,7 @@ func TestClientMistakesDoNotRevert(t *testing.T) {
 	}
 	time.Sleep(1500 * time.Millisecond) // the guard acts within a second
 	var svc control.Service
-	api(t, "GET", in.control+"/v1/services/app", nil, &svc)
+	callAPI(t, "GET", in.control+"/v1/services/app", nil, &svc)
 	if svc.Active != "green" || svc.Guard == nil || svc.Guard.WindowErrorRate != 0 {
 		t.Fatalf("after 50 client mistakes (%v): active %s, guard %+v; want green, error rate 0", statuses, svc.Active, svc.Guard)
 	}

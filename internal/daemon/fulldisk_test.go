@@ -91,7 +91,7 @@ func TestFailoverWithFullStateDisk(t *testing.T) {
 
 	filler := fill(t, sd)
 	var eb control.ErrorBody
-	if code := api(t, "POST", ctlURL+"/v1/services/app/flip", nil, &eb); code != 500 || eb.Error.Code != control.CodePersist {
+	if code := callAPI(t, "POST", ctlURL+"/v1/services/app/flip", nil, &eb); code != 500 || eb.Error.Code != control.CodePersist {
 		t.Fatalf("operator's flip on a full disk: %d %+v, want 500 %s", code, eb, control.CodePersist)
 	}
 
@@ -106,12 +106,12 @@ func TestFailoverWithFullStateDisk(t *testing.T) {
 		t.Fatalf("after the failover %d of 50 POSTs reached blue", ok)
 	}
 	var svc control.Service
-	api(t, "GET", ctlURL+"/v1/services/app", nil, &svc)
+	callAPI(t, "GET", ctlURL+"/v1/services/app", nil, &svc)
 	if svc.Active != "blue" || svc.Persisted == nil || *svc.Persisted {
 		t.Fatalf("service after failover: active %s, persisted %v", svc.Active, svc.Persisted)
 	}
 	var st control.Status
-	api(t, "GET", ctlURL+"/v1/status", nil, &st)
+	callAPI(t, "GET", ctlURL+"/v1/status", nil, &st)
 	if st.State.Persisted {
 		t.Fatal("/v1/status says persisted with the disk full")
 	}
@@ -133,7 +133,7 @@ func TestFailoverWithFullStateDisk(t *testing.T) {
 	if e := events.next(t, "state_persist", 10*time.Second); e.OK == nil || !*e.OK {
 		t.Fatalf("state_persist event after freeing space %+v, want ok=true", e)
 	}
-	api(t, "GET", ctlURL+"/v1/services/app", nil, &svc)
+	callAPI(t, "GET", ctlURL+"/v1/services/app", nil, &svc)
 	if svc.Persisted == nil || !*svc.Persisted {
 		t.Fatalf("persisted %v after freeing space", svc.Persisted)
 	}

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/switchd/switchd/control/api"
 	"github.com/switchd/switchd/internal/config"
 	"github.com/switchd/switchd/internal/control"
 	"github.com/switchd/switchd/internal/guard"
@@ -22,16 +23,7 @@ func (l eventsListener) Changed(c switchboard.Change) {
 	if !c.Changed || c.Startup {
 		return
 	}
-	typ := "flip"
-	switch c.Reason {
-	case switchboard.Rollback:
-		typ = "rollback"
-	case switchboard.Guard:
-		typ = "guard"
-	case switchboard.Failover:
-		typ = "failover"
-	}
-	l.d.published(control.Event{Type: typ, Service: c.Service, From: c.From.String(), To: c.To.String(),
+	l.d.published(control.Event{Type: c.Reason.Event(), Service: c.Service, From: c.From.String(), To: c.To.String(),
 		Generation: c.Generation, Actor: c.Actor, Forced: c.Forced, Detail: c.Detail, Time: c.At, Remote: c.Remote})
 	if c.Unsaved {
 		l.d.published(unsavedEvent(c))
@@ -42,7 +34,7 @@ func (l eventsListener) Changed(c switchboard.Change) {
 type guardEvents struct{ d *daemon }
 
 func (e guardEvents) GuardBlocked(service string, from, to config.Color, reason switchboard.Reason, detail string) {
-	e.d.published(control.Event{Type: "guard_blocked", Service: service, From: from.String(), To: to.String(),
+	e.d.published(control.Event{Type: api.EventGuardBlocked, Service: service, From: from.String(), To: to.String(),
 		Detail: fmt.Sprintf("%s: %s", reason, detail)})
 }
 
@@ -55,18 +47,18 @@ func (p poolEvents) PoolChanged(c switchboard.PoolChange) {
 	if c.Detail != "" {
 		detail += ": " + c.Detail
 	}
-	p.d.published(control.Event{Type: "pool", Service: c.Service, Color: c.Color.String(), Actor: c.Actor, Detail: detail})
+	p.d.published(control.Event{Type: api.EventPool, Service: c.Service, Color: c.Color.String(), Actor: c.Actor, Detail: detail})
 }
 
 type healthEvents struct{ d *daemon }
 
 func (h healthEvents) HealthChanged(t health.Transition) {
-	h.d.published(control.Event{Type: "health", Service: t.Service, Color: t.Color.String(), Upstream: t.Address,
+	h.d.published(control.Event{Type: api.EventHealth, Service: t.Service, Color: t.Color.String(), Upstream: t.Address,
 		State: t.To.String(), Detail: t.Err, Time: t.At.UTC()})
 }
 
 func reloadEvent(ok bool, source string, err error) control.Event {
-	e := control.Event{Type: "reload", OK: &ok, Detail: "from " + source}
+	e := control.Event{Type: api.EventReload, OK: &ok, Detail: "from " + source}
 	if err != nil {
 		e.Detail = err.Error()
 	}

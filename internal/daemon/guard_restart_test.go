@@ -25,7 +25,7 @@ func TestRestartKeepsTheWatch(t *testing.T) {
 
 	second := startRun(t, text)
 	var svc control.Service
-	api(t, "GET", second.control+"/v1/services/app", nil, &svc)
+	callAPI(t, "GET", second.control+"/v1/services/app", nil, &svc)
 	if svc.Active != "green" || svc.Guard == nil || svc.Guard.ArmedUntil == nil {
 		t.Fatalf("after restart: active %s guard %+v", svc.Active, svc.Guard)
 	}
@@ -33,7 +33,7 @@ func TestRestartKeepsTheWatch(t *testing.T) {
 		t.Fatalf("armed until %v, want changed_at + watch = %v", svc.Guard.ArmedUntil, want)
 	}
 	var e control.ErrorBody
-	if code := api(t, "GET", second.control+"/v1/services/app/wait?until=stable&timeout=300ms", nil, &e); code != 408 {
+	if code := callAPI(t, "GET", second.control+"/v1/services/app/wait?until=stable&timeout=300ms", nil, &e); code != 408 {
 		t.Fatalf("wait stable right after the restart: %d %+v", code, e)
 	}
 }
@@ -64,7 +64,7 @@ func TestRestartKeepsTheLatch(t *testing.T) {
 	}
 	time.Sleep(300 * time.Millisecond)
 	var svc control.Service
-	api(t, "GET", in.control+"/v1/services/app", nil, &svc)
+	callAPI(t, "GET", in.control+"/v1/services/app", nil, &svc)
 	if svc.Active != "blue" || svc.Generation != 2 || svc.Guard == nil || !svc.Guard.Latched {
 		t.Fatalf("after a restart the guard's latch was lost: %s gen %d reason %s guard %+v", svc.Active, svc.Generation, svc.Reason, svc.Guard)
 	}

@@ -151,7 +151,7 @@ func runGuardScenario(t *testing.T, rate int) guardRun {
 	var svc control.Service
 	deadline := time.Now().Add(5 * time.Second)
 	for time.Now().Before(deadline) {
-		api(t, "GET", in.control+"/v1/services/app", nil, &svc)
+		callAPI(t, "GET", in.control+"/v1/services/app", nil, &svc)
 		if svc.Active == "blue" {
 			break
 		}
@@ -235,7 +235,7 @@ func TestGuardNoVerdictBelowMinRequests(t *testing.T) {
 		fmt.Sprintf(guardSection, "10s", 20, "10m"))
 	waitHealthy(t, in.control, "green")
 	events := subscribe(t, in.control)
-	api(t, "POST", in.control+"/v1/services/app/flip", nil, nil)
+	callAPI(t, "POST", in.control+"/v1/services/app/flip", nil, nil)
 	green.fail.Store(true)
 	for i := 0; i < 19; i++ {
 		resp, err := http.Get(in.proxy + "/")
@@ -246,7 +246,7 @@ func TestGuardNoVerdictBelowMinRequests(t *testing.T) {
 	}
 	time.Sleep(300 * time.Millisecond)
 	var svc control.Service
-	api(t, "GET", in.control+"/v1/services/app", nil, &svc)
+	callAPI(t, "GET", in.control+"/v1/services/app", nil, &svc)
 	if svc.Active != "green" {
 		t.Fatalf("reverted with 19 requests < min_requests 20: %+v", svc)
 	}
@@ -275,7 +275,7 @@ func TestGuardNoVerdictBelowMinRequests(t *testing.T) {
 	}
 	green.fail.Store(false)
 	time.Sleep(300 * time.Millisecond)
-	api(t, "GET", in.control+"/v1/services/app", nil, &svc)
+	callAPI(t, "GET", in.control+"/v1/services/app", nil, &svc)
 	if svc.Active != "blue" || svc.Generation != 2 || svc.Guard.LastTrip == nil {
 		t.Fatalf("after the revert: %+v guard %+v", svc, svc.Guard)
 	}
@@ -286,7 +286,7 @@ func waitActive(t *testing.T, ctl, colour string, d time.Duration) control.Servi
 	var svc control.Service
 	deadline := time.Now().Add(d)
 	for time.Now().Before(deadline) {
-		api(t, "GET", ctl+"/v1/services/app", nil, &svc)
+		callAPI(t, "GET", ctl+"/v1/services/app", nil, &svc)
 		if svc.Active == colour {
 			return svc
 		}
@@ -304,12 +304,12 @@ func TestGuardBlockedWhenPreviousUnhealthy(t *testing.T) {
 		fmt.Sprintf(guardSection, "10s", 5, "10m"))
 	waitHealthy(t, in.control, "green")
 	events := subscribe(t, in.control)
-	api(t, "POST", in.control+"/v1/services/app/flip", nil, nil)
+	callAPI(t, "POST", in.control+"/v1/services/app/flip", nil, nil)
 	blue.Close() // blue's checks fail from now on
 	deadline := time.Now().Add(5 * time.Second)
 	for {
 		var svc control.Service
-		api(t, "GET", in.control+"/v1/services/app", nil, &svc)
+		callAPI(t, "GET", in.control+"/v1/services/app", nil, &svc)
 		if svc.Pools["blue"].Healthy == 0 && svc.Pools["blue"].Upstreams[0].State == "down" {
 			break
 		}
@@ -331,7 +331,7 @@ func TestGuardBlockedWhenPreviousUnhealthy(t *testing.T) {
 		t.Fatalf("guard_blocked event %+v", e)
 	}
 	var svc control.Service
-	api(t, "GET", in.control+"/v1/services/app", nil, &svc)
+	callAPI(t, "GET", in.control+"/v1/services/app", nil, &svc)
 	if svc.Active != "green" {
 		t.Fatalf("reverted to an unhealthy colour: %+v", svc)
 	}
@@ -376,17 +376,17 @@ func TestWaitStable(t *testing.T) {
 		fmt.Sprintf(guardSection, "1s", 5, "500ms"))
 	waitHealthy(t, in.control, "green")
 
-	api(t, "POST", in.control+"/v1/services/app/flip", nil, nil)
+	callAPI(t, "POST", in.control+"/v1/services/app/flip", nil, nil)
 	start := time.Now()
 	var res control.WaitResult
-	if code := api(t, "GET", in.control+"/v1/services/app/wait?until=stable&timeout=5s", nil, &res); code != 200 {
+	if code := callAPI(t, "GET", in.control+"/v1/services/app/wait?until=stable&timeout=5s", nil, &res); code != 200 {
 		t.Fatalf("wait stable after a clean flip: %d", code)
 	}
 	if el := time.Since(start); el < 400*time.Millisecond {
 		t.Fatalf("stable after %v, before the watch of 500ms ended", el)
 	}
 
-	api(t, "POST", in.control+"/v1/services/app/flip", nil, nil) // back to blue
+	callAPI(t, "POST", in.control+"/v1/services/app/flip", nil, nil) // back to blue
 	blue.fail.Store(true)
 	go func() {
 		for i := 0; i < 10; i++ {
@@ -396,7 +396,7 @@ func TestWaitStable(t *testing.T) {
 		}
 	}()
 	var e control.ErrorBody
-	if code := api(t, "GET", in.control+"/v1/services/app/wait?until=stable&timeout=5s", nil, &e); code != 409 || e.Error.Code != "reverted" {
+	if code := callAPI(t, "GET", in.control+"/v1/services/app/wait?until=stable&timeout=5s", nil, &e); code != 409 || e.Error.Code != "reverted" {
 		t.Fatalf("wait stable after a reverted flip: %d %+v", code, e)
 	}
 }

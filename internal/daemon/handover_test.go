@@ -186,7 +186,7 @@ func TestUpgradeWithBadConfigKeepsServing(t *testing.T) {
 	next := sd.adopt(sd.readPID(), p)
 	exited(t, p, sd)
 	var svc control.Service
-	api(t, "GET", sd.controlURL+"/v1/services/app", nil, &svc)
+	callAPI(t, "GET", sd.controlURL+"/v1/services/app", nil, &svc)
 	if svc.Active != "green" || svc.Generation != 1 {
 		t.Fatalf("the new process does not serve the state the old one left: %+v", svc)
 	}
@@ -357,7 +357,7 @@ func TestUpgradeWaitsForFirstHealthRound(t *testing.T) {
 		t.Fatalf("upgrade: %s", failure)
 	}
 	var svc control.Service
-	api(t, "GET", sd.controlURL+"/v1/services/app", nil, &svc)
+	callAPI(t, "GET", sd.controlURL+"/v1/services/app", nil, &svc)
 	for c, pool := range svc.Pools {
 		for _, u := range pool.Upstreams {
 			if u.State != "up" {

@@ -183,8 +183,8 @@ func (in *instance) stop() {
 	})
 }
 
-// api sends a control request and decodes the JSON answer into out (if not nil).
-func api(t *testing.T, method, url string, body any, out any) int {
+// callAPI sends a control request and decodes the JSON answer into out (if not nil).
+func callAPI(t *testing.T, method, url string, body any, out any) int {
 	t.Helper()
 	var rd io.Reader
 	if body != nil {
@@ -217,7 +217,7 @@ func waitHealthy(t *testing.T, ctl, colour string) {
 func waitServiceHealthy(t *testing.T, ctl, service, colour string) {
 	t.Helper()
 	var res control.WaitResult
-	if code := api(t, "GET", ctl+"/v1/services/"+service+"/wait?until=healthy:"+colour+"&timeout=10s", nil, &res); code != 200 {
+	if code := callAPI(t, "GET", ctl+"/v1/services/"+service+"/wait?until=healthy:"+colour+"&timeout=10s", nil, &res); code != 200 {
 		t.Fatalf("%s never healthy: %d", colour, code)
 	}
 }
@@ -336,7 +336,7 @@ func extraService(name, blue, green, more string) string {
 func flip(t *testing.T, ctl string) {
 	t.Helper()
 	var e control.ErrorBody
-	if code := api(t, "POST", ctl+"/v1/services/app/flip", nil, &e); code != 200 {
+	if code := callAPI(t, "POST", ctl+"/v1/services/app/flip", nil, &e); code != 200 {
 		t.Fatalf("flip: %d %+v", code, e)
 	}
 }

@@ -46,7 +46,7 @@ url = "http://%s/hook"
 	var rtt []time.Duration
 	for i := 0; i < 20; i++ {
 		start := time.Now()
-		if code := api(t, "POST", in.control+"/v1/services/app/flip", nil, nil); code != 200 {
+		if code := callAPI(t, "POST", in.control+"/v1/services/app/flip", nil, nil); code != 200 {
 			t.Fatalf("flip %d: %d", i, code)
 		}
 		rtt = append(rtt, time.Since(start))

@@ -18,14 +18,14 @@ func TestPanicIsAboutTheServingColour(t *testing.T) {
 	waitHealthy(t, in.control, "green")
 	panics := func(colour string) (bool, string) {
 		var svc control.Service
-		api(t, "GET", in.control+"/v1/services/app", nil, &svc)
+		callAPI(t, "GET", in.control+"/v1/services/app", nil, &svc)
 		return svc.Pools[colour].Panic, metric(t, in.control, fmt.Sprintf(`switchd_pool_panic{color=%q,service="app"}`, colour))
 	}
 
 	green.Close() // idle green dies
 	eventually(t, "green down", 5*time.Second, func() bool {
 		var svc control.Service
-		api(t, "GET", in.control+"/v1/services/app", nil, &svc)
+		callAPI(t, "GET", in.control+"/v1/services/app", nil, &svc)
 		return svc.Pools["green"].Healthy == 0 && svc.Pools["green"].Upstreams[0].State == "down"
 	})
 	if p, m := panics("green"); p || m != "0" {
@@ -35,7 +35,7 @@ func TestPanicIsAboutTheServingColour(t *testing.T) {
 	blue.Close() // active blue dies; failover is off, so it stays active
 	eventually(t, "blue down", 5*time.Second, func() bool {
 		var svc control.Service
-		api(t, "GET", in.control+"/v1/services/app", nil, &svc)
+		callAPI(t, "GET", in.control+"/v1/services/app", nil, &svc)
 		return svc.Active == "blue" && svc.Pools["blue"].Healthy == 0 && svc.Pools["blue"].Upstreams[0].State == "down"
 	})
 	if p, m := panics("blue"); !p || m != "1" {

@@ -39,7 +39,7 @@ func TestOneFailedRequestDoesNotFailOver(t *testing.T) {
 	}
 	time.Sleep(500 * time.Millisecond) // several guard ticks
 	var svc control.Service
-	api(t, "GET", in.control+"/v1/services/app", nil, &svc)
+	callAPI(t, "GET", in.control+"/v1/services/app", nil, &svc)
 	if svc.Active != "blue" || svc.Generation != 0 {
 		t.Fatalf("one timed-out request moved the service: %s gen %d reason %s", svc.Active, svc.Generation, svc.Reason)
 	}

@@ -36,7 +36,7 @@ func TestRestartKeepsState(t *testing.T) {
 	p := startServing(t, cfgPath, ctlURL)
 	waitHealthy(t, ctlURL, "green")
 	var res control.ChangeResult
-	if code := api(t, "POST", ctlURL+"/v1/services/app/flip", map[string]any{"reason": "deploy 4f2a"}, &res); code != 200 {
+	if code := callAPI(t, "POST", ctlURL+"/v1/services/app/flip", map[string]any{"reason": "deploy 4f2a"}, &res); code != 200 {
 		t.Fatalf("flip: %d", code)
 	}
 	_ = p.cmd.Process.Signal(syscall.SIGTERM)
@@ -46,7 +46,7 @@ func TestRestartKeepsState(t *testing.T) {
 
 	p2 := startServing(t, cfgPath, ctlURL)
 	var svc control.Service
-	api(t, "GET", ctlURL+"/v1/services/app", nil, &svc)
+	callAPI(t, "GET", ctlURL+"/v1/services/app", nil, &svc)
 	if svc.Active != "green" || svc.Previous != "blue" || svc.Generation != 1 || svc.Reason != "manual" || svc.Detail != "deploy 4f2a" {
 		t.Fatalf("after restart: %+v", svc)
 	}
@@ -203,7 +203,7 @@ func TestDemo(t *testing.T) {
 	if got := body(); got != "blue" {
 		t.Fatalf("demo starts on %q", got)
 	}
-	if code := api(t, "POST", "http://127.0.0.1:9180/v1/services/demo/flip", nil, nil); code != 200 {
+	if code := callAPI(t, "POST", "http://127.0.0.1:9180/v1/services/demo/flip", nil, nil); code != 200 {
 		t.Fatalf("flip: %d", code)
 	}
 	if got := body(); got != "green" {

@@ -19,7 +19,7 @@ func TestMetricsPassPromtool(t *testing.T) {
 	blue, green := colourBackend(t, "blue"), colourBackend(t, "green")
 	in := startRun(t, fmt.Sprintf(baseConfig, t.TempDir(), addrOf(blue), addrOf(green)))
 	waitHealthy(t, in.control, "green")
-	if code := api(t, "GET", in.proxy+"/", nil, nil); code != 200 {
+	if code := callAPI(t, "GET", in.proxy+"/", nil, nil); code != 200 {
 		t.Fatalf("proxy: %d", code)
 	}
 	resp, err := http.Get(in.control + "/metrics")

@@ -19,7 +19,7 @@ func TestReloadedServiceIsGuarded(t *testing.T) {
 	dir := t.TempDir()
 	cfgPath, _, ctlURL := procConfig(t, dir, addrOf(blue), addrOf(green))
 	p := startServing(t, cfgPath, ctlURL)
-	if code := api(t, "PUT", ctlURL+"/v1/log/level", map[string]string{"level": "debug"}, nil); code != 200 {
+	if code := callAPI(t, "PUT", ctlURL+"/v1/log/level", map[string]string{"level": "debug"}, nil); code != 200 {
 		t.Fatalf("PUT log level: %d", code)
 	}
 	data, _ := os.ReadFile(cfgPath)
@@ -29,18 +29,18 @@ func TestReloadedServiceIsGuarded(t *testing.T) {
 	if err := os.WriteFile(cfgPath, []byte(text), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if code := api(t, "POST", ctlURL+"/v1/reload", nil, nil); code != 200 {
+	if code := callAPI(t, "POST", ctlURL+"/v1/reload", nil, nil); code != 200 {
 		t.Fatalf("reload: %d", code)
 	}
 	var lvl control.LogLevel
-	if api(t, "GET", ctlURL+"/v1/log/level", nil, &lvl); lvl.Level != "debug" {
+	if callAPI(t, "GET", ctlURL+"/v1/log/level", nil, &lvl); lvl.Level != "debug" {
 		t.Fatalf("a reload reset the log level to %q", lvl.Level)
 	}
 	waitServiceHealthy(t, ctlURL, "app2", "green")
 	blue2.Close()
 	eventually(t, "app2 fails over", 5*time.Second, func() bool {
 		var svc control.Service
-		api(t, "GET", ctlURL+"/v1/services/app2", nil, &svc)
+		callAPI(t, "GET", ctlURL+"/v1/services/app2", nil, &svc)
 		return svc.Active == "green" && svc.Reason == "failover"
 	})
 	_ = p.cmd.Process.Signal(syscall.SIGTERM)
@@ -64,7 +64,7 @@ func TestReloadBringsAServiceBackOnItsColour(t *testing.T) {
 	if err := os.WriteFile(cfgPath, []byte(head+otherSvc), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if code := api(t, "POST", ctlURL+"/v1/reload", nil, nil); code != 200 {
+	if code := callAPI(t, "POST", ctlURL+"/v1/reload", nil, nil); code != 200 {
 		t.Fatalf("reload without app: %d", code)
 	}
 	// 2. app back, with blue (its initial) emptied: green is its colour.
@@ -74,11 +74,11 @@ func TestReloadBringsAServiceBackOnItsColour(t *testing.T) {
 		t.Fatal(err)
 	}
 	var e control.ErrorBody
-	if code := api(t, "POST", ctlURL+"/v1/reload", nil, &e); code != 200 {
+	if code := callAPI(t, "POST", ctlURL+"/v1/reload", nil, &e); code != 200 {
 		t.Fatalf("reload bringing app back: %d %+v", code, e)
 	}
 	var svc control.Service
-	api(t, "GET", ctlURL+"/v1/services/app", nil, &svc)
+	callAPI(t, "GET", ctlURL+"/v1/services/app", nil, &svc)
 	if svc.Active != "green" || svc.Generation != 1 {
 		t.Fatalf("app came back on %s gen %d", svc.Active, svc.Generation)
 	}

@@ -70,7 +70,7 @@ func TestReloadValidInvalidValid(t *testing.T) {
 	events := subscribe(t, ctlURL)
 	flip(t, ctlURL)
 	var before control.Service
-	api(t, "GET", ctlURL+"/v1/services/app", nil, &before)
+	callAPI(t, "GET", ctlURL+"/v1/services/app", nil, &before)
 
 	// 1. Valid: a second green upstream and a new service, by SIGHUP.
 	text := strings.Replace(string(original), fmt.Sprintf("upstreams = [%q]", addrOf(green)),
@@ -85,12 +85,12 @@ func TestReloadValidInvalidValid(t *testing.T) {
 		t.Fatalf("reload event %+v", e)
 	}
 	var list control.ServiceList
-	api(t, "GET", ctlURL+"/v1/services", nil, &list)
+	callAPI(t, "GET", ctlURL+"/v1/services", nil, &list)
 	if len(list.Services) != 2 {
 		t.Fatalf("after reload: %d services", len(list.Services))
 	}
 	var after control.Service
-	api(t, "GET", ctlURL+"/v1/services/app", nil, &after)
+	callAPI(t, "GET", ctlURL+"/v1/services/app", nil, &after)
 	if after.Active != "green" || after.Generation != before.Generation {
 		t.Fatalf("reload moved traffic: %s gen %d → %s gen %d", before.Active, before.Generation, after.Active, after.Generation)
 	}
@@ -99,7 +99,7 @@ func TestReloadValidInvalidValid(t *testing.T) {
 		t.Fatalf("a kept upstream lost its health state: %+v", kept)
 	}
 	eventually(t, "new upstream probed", 5*time.Second, func() bool {
-		api(t, "GET", ctlURL+"/v1/services/app", nil, &after)
+		callAPI(t, "GET", ctlURL+"/v1/services/app", nil, &after)
 		return len(after.Pools["green"].Upstreams) == 2 && after.Pools["green"].Upstreams[1].State == "up"
 	})
 	if v := metric(t, ctlURL, "switchd_config_last_reload_successful"); v != "1" {
@@ -130,12 +130,12 @@ func TestReloadValidInvalidValid(t *testing.T) {
 	if v := metric(t, ctlURL, "switchd_config_last_reload_successful"); v != "0" {
 		t.Fatalf("reload metric after a bad file: %q", v)
 	}
-	api(t, "GET", ctlURL+"/v1/services", nil, &list)
+	callAPI(t, "GET", ctlURL+"/v1/services", nil, &list)
 	if len(list.Services) != 2 {
 		t.Fatalf("a bad file changed the running config: %d services", len(list.Services))
 	}
 	var eb control.ErrorBody
-	if code := api(t, "POST", ctlURL+"/v1/reload", nil, &eb); code != 400 || !strings.Contains(eb.Error.Message, "bogus_key") {
+	if code := callAPI(t, "POST", ctlURL+"/v1/reload", nil, &eb); code != 400 || !strings.Contains(eb.Error.Message, "bogus_key") {
 		t.Fatalf("POST /v1/reload with a bad file: %d %+v", code, eb)
 	}
 
@@ -143,13 +143,13 @@ func TestReloadValidInvalidValid(t *testing.T) {
 	if err := os.WriteFile(cfgPath, original, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if code := api(t, "POST", ctlURL+"/v1/reload", nil, nil); code != 200 {
+	if code := callAPI(t, "POST", ctlURL+"/v1/reload", nil, nil); code != 200 {
 		t.Fatalf("POST /v1/reload: %d", code)
 	}
 	if v := metric(t, ctlURL, "switchd_config_last_reload_successful"); v != "1" {
 		t.Fatalf("reload metric after recovery: %q", v)
 	}
-	api(t, "GET", ctlURL+"/v1/services", nil, &list)
+	callAPI(t, "GET", ctlURL+"/v1/services", nil, &list)
 	if len(list.Services) != 1 || list.Services[0].Active != "green" {
 		t.Fatalf("after the third reload: %+v", list.Services)
 	}
@@ -194,7 +194,7 @@ func TestReloadSymlinkSwap(t *testing.T) {
 		t.Fatalf("reload after symlink swap: %+v", e)
 	}
 	var list control.ServiceList
-	api(t, "GET", ctlURL+"/v1/services", nil, &list)
+	callAPI(t, "GET", ctlURL+"/v1/services", nil, &list)
 	if len(list.Services) != 2 {
 		t.Fatalf("after symlink swap: %d services", len(list.Services))
 	}
@@ -216,11 +216,11 @@ func TestReloadRefusesEmptyActivePool(t *testing.T) {
 		t.Fatal(err)
 	}
 	var eb control.ErrorBody
-	if code := api(t, "POST", ctlURL+"/v1/reload", nil, &eb); code != 400 || !strings.Contains(eb.Error.Message, "config.toml:18: service \"app\": green.upstreams: the active colour green (from state.json) has no upstreams") {
+	if code := callAPI(t, "POST", ctlURL+"/v1/reload", nil, &eb); code != 400 || !strings.Contains(eb.Error.Message, "config.toml:18: service \"app\": green.upstreams: the active colour green (from state.json) has no upstreams") {
 		t.Fatalf("reload emptying the active pool: %d %+v", code, eb)
 	}
 	var svc control.Service
-	api(t, "GET", ctlURL+"/v1/services/app", nil, &svc)
+	callAPI(t, "GET", ctlURL+"/v1/services/app", nil, &svc)
 	if svc.Active != "green" || svc.Pools["green"].Total != 1 {
 		t.Fatalf("refused reload changed things: %+v", svc)
 	}
@@ -255,7 +255,7 @@ func TestMetricsFromStart(t *testing.T) {
 		t.Errorf("active_color blue = %q", v)
 	}
 	waitHealthy(t, in.control, "green")
-	api(t, "POST", in.control+"/v1/services/app/flip", nil, nil)
+	callAPI(t, "POST", in.control+"/v1/services/app/flip", nil, nil)
 	resp, err := http.Get(in.proxy + "/")
 	if err != nil {
 		t.Fatal(err)
@@ -309,7 +309,7 @@ func TestReloadUnderLoadLosesNothing(t *testing.T) {
 			t.Fatal(err)
 		}
 		var e control.ErrorBody
-		if code := api(t, "POST", ctlURL+"/v1/reload", nil, &e); code != 200 {
+		if code := callAPI(t, "POST", ctlURL+"/v1/reload", nil, &e); code != 200 {
 			load.Stop()
 			t.Fatalf("reload %d: %d %+v", i, code, e)
 		}

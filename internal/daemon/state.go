@@ -7,6 +7,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/switchd/switchd/control/api"
 	"github.com/switchd/switchd/internal/config"
 	"github.com/switchd/switchd/internal/control"
 	"github.com/switchd/switchd/internal/state"
@@ -33,7 +34,7 @@ func (d *daemon) stateMissing() {
 	msg := fmt.Sprintf("state file %s did not exist: every service starts on its configured initial colour", d.store.Path())
 	d.log.Warn("state file missing; every service starts on its initial colour (first start, or a state volume that is not mounted; set [state] on_missing = \"refuse\" to stop instead)",
 		zap.String("path", d.store.Path()))
-	d.published(control.Event{Type: "startup", Detail: msg})
+	d.published(control.Event{Type: api.EventStartup, Detail: msg})
 }
 
 // persistence counts failed writes of state.json and tells when one
@@ -44,13 +45,13 @@ func (p persistence) SaveFailed(error) { p.d.metrics.StatePersistFailures.Inc() 
 
 func (p persistence) SavedAgain() {
 	ok := true
-	p.d.published(control.Event{Type: "state_persist", OK: &ok, Detail: "state.json holds every change again"})
+	p.d.published(control.Event{Type: api.EventStatePersist, OK: &ok, Detail: "state.json holds every change again"})
 }
 
 // unsavedEvent is the event for a revert held in memory only.
 func unsavedEvent(c switchboard.Change) control.Event {
 	ok := false
-	return control.Event{Type: "state_persist", Service: c.Service, OK: &ok, To: c.To.String(), Generation: c.Generation,
+	return control.Event{Type: api.EventStatePersist, Service: c.Service, OK: &ok, To: c.To.String(), Generation: c.Generation,
 		Detail: fmt.Sprintf("%s to %s holds in memory only: state.json could not be written; retrying every second (a restart before then comes back on the colour state.json names)", c.Reason, c.To)}
 }
 

@@ -76,7 +76,7 @@ func TestStateSymlinkWrittenThrough(t *testing.T) {
 
 	startServing(t, cfgPath, ctlURL)
 	var svc control.Service
-	api(t, "GET", ctlURL+"/v1/services/app", nil, &svc)
+	callAPI(t, "GET", ctlURL+"/v1/services/app", nil, &svc)
 	if svc.Active != "green" || svc.Generation != 42 {
 		t.Fatalf("started on %s generation %d, want green 42 from the volume", svc.Active, svc.Generation)
 	}
@@ -163,7 +163,7 @@ func TestStateOnMissing(t *testing.T) {
 			t.Fatalf("event stream's startup event %+v", e)
 		}
 		var st control.Status
-		api(t, "GET", ctlURL+"/v1/status", nil, &st)
+		callAPI(t, "GET", ctlURL+"/v1/status", nil, &st)
 		if !st.State.MissingAtStart || st.State.Path != path || !st.State.Persisted {
 			t.Fatalf("/v1/status state %+v", st.State)
 		}

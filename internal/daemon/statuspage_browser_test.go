@@ -111,7 +111,7 @@ func TestStatusPageInBrowser(t *testing.T) {
 	waitHealthy(t, in.control, "blue")
 	waitHealthy(t, in.control, "green")
 	// A request through the proxy, so that the guard's window has one.
-	if code := api(t, "GET", in.proxy+"/", nil, nil); code != 200 {
+	if code := callAPI(t, "GET", in.proxy+"/", nil, nil); code != 200 {
 		t.Fatalf("proxy: %d", code)
 	}
 	watchFlip(t, ctx, console, in.control, func() { flip(t, in.control) })

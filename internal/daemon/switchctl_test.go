@@ -78,7 +78,7 @@ func TestSwitchctlAgainstDaemon(t *testing.T) {
 	green.Close()
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		api(t, "GET", in.control+"/v1/services/app", nil, &svc)
+		callAPI(t, "GET", in.control+"/v1/services/app", nil, &svc)
 		if svc.Pools["green"].Healthy == 0 {
 			break
 		}

@@ -54,7 +54,7 @@ func TestTLSInternal(t *testing.T) {
 	ctl := "http://" + addrs.Control.String()
 	leaf := resp.TLS.PeerCertificates[0]
 	var st control.Status
-	if code := api(t, "GET", ctl+"/v1/status", nil, &st); code != 200 || len(st.TLS) != 1 {
+	if code := callAPI(t, "GET", ctl+"/v1/status", nil, &st); code != 200 || len(st.TLS) != 1 {
 		t.Fatalf("GET /v1/status: %d, tls %+v", code, st.TLS)
 	}
 	if c := st.TLS[0]; c.Host != "app.test" || c.Source != "internal" || c.Issuer != leaf.Issuer.CommonName ||

@@ -107,7 +107,7 @@ func TestCutOffUpstreamLeavesRotation(t *testing.T) {
 		t.Fatalf("%d of 20 strict POSTs failed, %d reached the bad upstream; want 1 and 1 (then out of rotation)", failed, bad.CutShort())
 	}
 	var svc control.Service
-	api(t, "GET", in.control+"/v1/services/app", nil, &svc)
+	callAPI(t, "GET", in.control+"/v1/services/app", nil, &svc)
 	for _, u := range svc.Pools["blue"].Upstreams {
 		want := "up"
 		if u.Address == bad.Addr {
@@ -179,7 +179,7 @@ func TestStaleKeepAliveConnectionsLoseNothing(t *testing.T) {
 				t.Errorf("%d POSTs met a dead connection; want some: %v", green.Dead(), c.wantDead)
 			}
 			var svc control.Service
-			api(t, "GET", in.control+"/v1/services/app", nil, &svc)
+			callAPI(t, "GET", in.control+"/v1/services/app", nil, &svc)
 			if svc.Active != "green" || svc.Guard == nil || svc.Guard.WindowRequests < posts || svc.Guard.WindowErrorRate != 0 {
 				t.Errorf("active %s, guard %+v; want green with %d+ requests at error rate 0", svc.Active, svc.Guard, posts)
 			}

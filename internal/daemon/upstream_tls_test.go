@@ -84,7 +84,7 @@ name = "app"
 		t.Helper()
 		var last control.Service
 		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-			api(t, "GET", in.control+"/v1/services/app", nil, &last)
+			callAPI(t, "GET", in.control+"/v1/services/app", nil, &last)
 			u := last.Pools["blue"].Upstreams[0]
 			if wantErr == "" && u.State == "up" || wantErr != "" && u.State == "down" && strings.Contains(u.LastError, wantErr) {
 				return
@@ -107,7 +107,7 @@ name = "app"
 	reload := func(text string) {
 		t.Helper()
 		writeConfig(t, dir, text)
-		if code := api(t, "POST", in.control+"/v1/reload", nil, nil); code != 200 {
+		if code := callAPI(t, "POST", in.control+"/v1/reload", nil, nil); code != 200 {
 			t.Fatalf("POST /v1/reload: %d", code)
 		}
 	}

@@ -70,7 +70,7 @@ func TestWatchIgnoresBusyNeighbour(t *testing.T) {
 		t.Fatalf("reload event %+v", e)
 	}
 	var svc control.Service
-	api(t, "GET", ctlURL+"/v1/services/app", nil, &svc)
+	callAPI(t, "GET", ctlURL+"/v1/services/app", nil, &svc)
 	if n := len(svc.Pools["green"].Upstreams); n != 2 {
 		t.Fatalf("green has %d upstreams after the reload, want 2", n)
 	}
@@ -91,7 +91,7 @@ func TestReloadFileRestored(t *testing.T) {
 	events := subscribe(t, ctlURL)
 
 	var st control.Status
-	api(t, "GET", ctlURL+"/v1/status", nil, &st)
+	callAPI(t, "GET", ctlURL+"/v1/status", nil, &st)
 	if r := st.Config.LastReload; !r.OK || r.Source != "start" || r.LastSuccess == nil || st.Config.Path != cfgPath {
 		t.Fatalf("status at start: %+v", st.Config)
 	}
@@ -112,7 +112,7 @@ func TestReloadFileRestored(t *testing.T) {
 		t.Fatalf("reload metric after a bad file: %q", v)
 	}
 	var list control.ServiceList
-	api(t, "GET", ctlURL+"/v1/services", nil, &list)
+	callAPI(t, "GET", ctlURL+"/v1/services", nil, &list)
 	if list.Switchd == nil {
 		t.Fatal("GET /v1/services has no switchd status")
 	}
@@ -127,7 +127,7 @@ func TestReloadFileRestored(t *testing.T) {
 	if v := metric(t, ctlURL, "switchd_config_last_reload_successful"); v != "1" {
 		t.Fatalf("reload metric after restoring the file: %q", v)
 	}
-	api(t, "GET", ctlURL+"/v1/status", nil, &st)
+	callAPI(t, "GET", ctlURL+"/v1/status", nil, &st)
 	if r := st.Config.LastReload; !r.OK || r.Error != "" || r.Source != "file" {
 		t.Fatalf("status after restoring the file: %+v", r)
 	}

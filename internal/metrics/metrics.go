@@ -6,6 +6,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/switchd/switchd/control/api"
 	"github.com/switchd/switchd/internal/config"
 )
 
@@ -18,7 +19,7 @@ const ns = "switchd"
 var Classes = [...]string{"1xx", "2xx", "3xx", "4xx", "5xx", "error", "canceled"}
 
 // Reasons are the values of the reason label of flips_total.
-var Reasons = [...]string{"manual", "rollback", "guard", "failover"}
+var Reasons = api.ChangeReasons
 
 // Metrics holds every collector. Create it with New; the zero value is unusable.
 type Metrics struct {

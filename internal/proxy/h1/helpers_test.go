@@ -126,7 +126,6 @@ type connLog struct {
 	mu     sync.Mutex
 	reused []bool
 	first  int
-	infos  []int
 }
 
 func (l *connLog) context(ctx context.Context) context.Context {

@@ -1,0 +1,26 @@
+package api
+
+import (
+	"slices"
+	"testing"
+)
+
+// TestChangeEvent: every change reason names an event type, a change by
+// hand is a flip, and the two lists hold no duplicate.
+func TestChangeEvent(t *testing.T) {
+	for _, r := range ChangeReasons {
+		if e := ChangeEvent(r); !slices.Contains(EventTypes, e) {
+			t.Errorf("reason %q: event %q is not an event type", r, e)
+		}
+	}
+	if ChangeEvent(ReasonManual) != EventFlip {
+		t.Error("a change by hand must be a flip event")
+	}
+	for _, l := range [][]string{ChangeReasons, EventTypes} {
+		s := slices.Clone(l)
+		slices.Sort(s)
+		if len(slices.Compact(s)) != len(l) {
+			t.Errorf("duplicates in %v", l)
+		}
+	}
+}
