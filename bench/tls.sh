@@ -67,7 +67,10 @@ http {
 NGINX
 
 # cpu PID: utime+stime (ticks) of PID and its children (nginx's workers).
-cpu() { local t=0 p; for p in "$1" $(ps -o pid= --ppid "$1"); do t=$((t + $(awk '{print $14+$15}' "/proc/$p/stat"))); done; echo "$t"; }
+cpu() { local t=0 p; for p in "$1" $(ps -o pid= --ppid "$1"); do t=$((t + $(awk '{print $14+$15}' "/proc/$p/stat" 2>/dev/null || echo 0))); done; echo "$t"; }
+for port in 18080 18090 18443 18444 19180; do
+	[ -z "$(ss -Htln "sport = :$port")" ] || { echo "tls.sh: port $port in use" >&2; exit 1; }
+done
 "$BIN/bench-backend" -addr 127.0.0.1:18080 >/dev/null 2>&1 &
 STARTED+=($!)
 "$WORK/switchd" -config "$T/switchd.toml" >"$T/switchd.log" 2>&1 &
