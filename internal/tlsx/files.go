@@ -36,8 +36,41 @@ type filePair struct {
 	certPEM, keyPEM   []byte
 	hash              atomic.Pointer[string]           // certmagic's hash of the cached pair
 	leaf              atomic.Pointer[x509.Certificate] // the served pair's leaf, for Certificates
+	served            atomic.Pointer[servedPair]       // certmagic's last answer, reused by handshakes
 
 	watch *fileWatch
+}
+
+// servedFor is how long handshakes reuse the pair certmagic last gave out
+// instead of asking it again. certmagic's lookup costs a few µs and about
+// 20 allocations per handshake; its answer changes with a reload, which
+// ends the reuse at once (a new hash), and with a new OCSP staple, which
+// certmagic fetches hourly and handshakes then staple within servedFor.
+const servedFor = time.Minute
+
+// servedPair is a certificate certmagic gave out for the pair of hash.
+type servedPair struct {
+	cert  *tls.Certificate
+	hash  *string // filePair.hash when it was asked for; a reload stores a new pointer
+	until time.Time
+}
+
+// filesCertificate is GetCertificate in mode "files": the pair, whatever the
+// client asked for (the operator chose it for this listener).
+func (m *Manager) filesCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
+	f := m.files
+	// Loaded before asking certmagic: its selector reads the same hash or a
+	// newer one, so an answer is never older than the hash it is kept under.
+	hash := f.hash.Load()
+	if s := f.served.Load(); s != nil && s.hash == hash && time.Now().Before(s.until) {
+		return s.cert, nil
+	}
+	c, err := m.magic.GetCertificate(hello)
+	if err != nil {
+		return nil, err
+	}
+	f.served.Store(&servedPair{cert: c, hash: hash, until: time.Now().Add(servedFor)})
+	return c, nil
 }
 
 type fileWatch struct {

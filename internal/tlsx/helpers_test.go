@@ -51,13 +51,13 @@ type testPair struct {
 }
 
 // newPair makes a self-signed ECDSA certificate for names (DNS names or IPs).
-func newPair(t *testing.T, names ...string) testPair {
+func newPair(t testing.TB, names ...string) testPair {
 	t.Helper()
 	return newPairValid(t, time.Hour, names...)
 }
 
 // newPairValid is newPair valid for life from now.
-func newPairValid(t *testing.T, life time.Duration, names ...string) testPair {
+func newPairValid(t testing.TB, life time.Duration, names ...string) testPair {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -105,13 +105,13 @@ func newPairValid(t *testing.T, life time.Duration, names ...string) testPair {
 
 // write puts the pair at certFile and keyFile the way tools replace files:
 // a temporary file renamed over the old one.
-func (p testPair) write(t *testing.T, certFile, keyFile string) {
+func (p testPair) write(t testing.TB, certFile, keyFile string) {
 	t.Helper()
 	writeOver(t, keyFile, p.keyPEM)
 	writeOver(t, certFile, p.certPEM)
 }
 
-func writeOver(t *testing.T, name string, data []byte) {
+func writeOver(t testing.TB, name string, data []byte) {
 	t.Helper()
 	tmp := name + ".new"
 	if err := os.WriteFile(tmp, data, 0o600); err != nil {
@@ -263,7 +263,7 @@ func observedLogger() (*zap.Logger, *observer.ObservedLogs) {
 	return zap.New(core), logs
 }
 
-func filesOptions(t *testing.T, certFile, keyFile string) Options {
+func filesOptions(t testing.TB, certFile, keyFile string) Options {
 	return Options{
 		TLS:      config.TLS{Mode: "files", CertFile: certFile, KeyFile: keyFile, MinVersion: "1.2", RedirectHTTP: true},
 		StateDir: t.TempDir(),
@@ -277,7 +277,7 @@ func sameCert(a, b *x509.Certificate) error {
 	return nil
 }
 
-func tempFiles(t *testing.T) (certFile, keyFile string) {
+func tempFiles(t testing.TB) (certFile, keyFile string) {
 	dir := t.TempDir()
 	return filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
 }

@@ -350,9 +350,7 @@ func (m *Manager) Close() {
 // getCertificate is the GetCertificate of every handshake.
 func (m *Manager) getCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
 	if m.mode == "files" {
-		// The pair is served whatever the client asked for: the
-		// operator chose it for this listener.
-		return m.magic.GetCertificate(hello)
+		return m.filesCertificate(hello)
 	}
 	name := helloName(hello)
 	pattern, ok := m.live.Load().hosts.match(name)
