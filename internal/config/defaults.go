@@ -24,6 +24,21 @@ const (
 	DefaultUpstreamDialTimeout = 3 * time.Second
 	// DefaultUpstreamMaxIdle is the default [server].upstream_max_idle.
 	DefaultUpstreamMaxIdle = 256
+
+	// The defaults of [service.health]: health.Monitor falls back on them
+	// for a hand-built Service (tests, -demo) that leaves a field zero.
+	DefaultHealthPath     = "/healthz"
+	DefaultHealthInterval = time.Second
+	DefaultHealthTimeout  = 500 * time.Millisecond
+	DefaultHealthRise     = 2
+	DefaultHealthFall     = 2
+)
+
+var (
+	// DefaultHealthExpect is the default [service.health].expect_status.
+	DefaultHealthExpect = StatusRange{200, 399}
+	// DefaultMinHealthy is the default [service.health].min_healthy.
+	DefaultMinHealthy = MinHealthy{Percent: true, Pct: 100}
 )
 
 func dur(d time.Duration) Duration { return Duration(d) }
@@ -78,18 +93,18 @@ func applyDefaults(c *Config, set func(path string) bool) {
 		def(p+"initial", func() { sv.Initial = Blue })
 
 		h := &sv.Health
-		def(p+"health.path", func() { h.Path = "/healthz" })
-		def(p+"health.interval", func() { h.Interval = dur(time.Second) })
-		def(p+"health.timeout", func() { h.Timeout = dur(500 * time.Millisecond) })
-		def(p+"health.rise", func() { h.Rise = 2 })
-		def(p+"health.fall", func() { h.Fall = 2 })
-		def(p+"health.expect_status", func() { h.ExpectStatus = StatusRange{200, 399} })
+		def(p+"health.path", func() { h.Path = DefaultHealthPath })
+		def(p+"health.interval", func() { h.Interval = dur(DefaultHealthInterval) })
+		def(p+"health.timeout", func() { h.Timeout = dur(DefaultHealthTimeout) })
+		def(p+"health.rise", func() { h.Rise = DefaultHealthRise })
+		def(p+"health.fall", func() { h.Fall = DefaultHealthFall })
+		def(p+"health.expect_status", func() { h.ExpectStatus = DefaultHealthExpect })
 		// host = "" is what the shipped example writes, and it means the
 		// default too.
 		if h.Host == "" {
 			h.Host = firstExactHost(sv.Hosts)
 		}
-		def(p+"health.min_healthy", func() { h.MinHealthy = MinHealthy{Percent: true, Pct: 100} })
+		def(p+"health.min_healthy", func() { h.MinHealthy = DefaultMinHealthy })
 
 		g := &sv.Guard
 		def(p+"guard.enabled", func() { g.Enabled = true })

@@ -17,17 +17,6 @@ import (
 	"github.com/switchd/switchd/internal/tlsx"
 )
 
-// Defaults for Health fields left at zero. config.Parse fills the same ones;
-// repeating them here keeps a hand-built config.Service (tests, -demo) safe.
-const (
-	defaultPath     = "/healthz"
-	defaultInterval = time.Second
-	defaultTimeout  = 500 * time.Millisecond
-	defaultRise     = 2
-	defaultFall     = 2
-)
-
-var defaultExpect = config.StatusRange{Min: 200, Max: 399}
 
 // Options configures a Monitor. The zero value is usable.
 type Options struct {
@@ -264,27 +253,29 @@ func (m *Monitor) clientFor(s *config.Service) (*svcClient, error) {
 // documented defaults.
 func wantFor(s *config.Service, c config.Color, addr string, client *http.Client) want {
 	h := s.Health
+	// config.Parse fills every field; a hand-built Service (tests, -demo)
+	// may leave one zero, which means config's default.
 	w := want{color: c, rise: h.Rise, fall: h.Fall}
 	if w.rise <= 0 {
-		w.rise = defaultRise
+		w.rise = config.DefaultHealthRise
 	}
 	if w.fall <= 0 {
-		w.fall = defaultFall
+		w.fall = config.DefaultHealthFall
 	}
 	sp := probeSpec{interval: h.Interval.D(), timeout: h.Timeout.D(), expect: h.ExpectStatus, host: h.Host, client: client}
 	if sp.interval <= 0 {
-		sp.interval = defaultInterval
+		sp.interval = config.DefaultHealthInterval
 	}
 	if sp.timeout <= 0 {
-		sp.timeout = defaultTimeout
+		sp.timeout = config.DefaultHealthTimeout
 	}
 	if sp.expect == (config.StatusRange{}) {
-		sp.expect = defaultExpect
+		sp.expect = config.DefaultHealthExpect
 	}
 	sp.host = HostHeader(s)
 	path := h.Path
 	if path == "" {
-		path = defaultPath
+		path = config.DefaultHealthPath
 	}
 	if !strings.HasPrefix(path, "/") {
 		path = "/" + path

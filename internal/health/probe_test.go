@@ -146,7 +146,7 @@ func TestProbe(t *testing.T) {
 			defer srv.Close()
 			client, tr := newProbeClient(nil)
 			defer tr.CloseIdleConnections()
-			s := probeSpec{url: srv.URL + "/healthz", timeout: timeout, expect: defaultExpect, client: client}
+			s := probeSpec{url: srv.URL + "/healthz", timeout: timeout, expect: config.DefaultHealthExpect, client: client}
 			if tt.spec != nil {
 				tt.spec(&s)
 			}
@@ -179,7 +179,7 @@ func TestProbeConnectionRefused(t *testing.T) {
 	ln.Close()
 	client, tr := newProbeClient(nil)
 	defer tr.CloseIdleConnections()
-	err = probe(context.Background(), &probeSpec{url: "http://" + addr + "/healthz", timeout: time.Second, expect: defaultExpect, client: client})
+	err = probe(context.Background(), &probeSpec{url: "http://" + addr + "/healthz", timeout: time.Second, expect: config.DefaultHealthExpect, client: client})
 	if err == nil || err.Error() != "connection refused" {
 		t.Fatalf("probe = %v, want connection refused", err)
 	}
@@ -213,7 +213,7 @@ func TestWantForDefaults(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			w := wantFor(&tt.svc, config.Blue, tt.addr, nil)
 			if w.rise != 2 || w.fall != 2 || w.spec.interval != time.Second || w.spec.timeout != 500*time.Millisecond ||
-				w.spec.expect != defaultExpect || w.spec.url != tt.wantU || w.spec.host != tt.wantH {
+				w.spec.expect != config.DefaultHealthExpect || w.spec.url != tt.wantU || w.spec.host != tt.wantH {
 				t.Fatalf("want %+v spec %+v", w, w.spec)
 			}
 		})

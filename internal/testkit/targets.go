@@ -61,8 +61,8 @@ func (f *Targets) Down(service string, err error, addrs ...string) {
 }
 
 // Service returns a service config as config.Parse would fill it for the
-// keys the switchboard and the API read: blue initial, rise = fall = 1,
-// min_healthy 100%, the default preview header, a 1s drain.
+// keys the switchboard and the API read, with config's defaults but for
+// test-sized values: rise = fall = 1 and a 1s drain.
 func Service(name string, blue, green []string) config.Service {
 	return config.Service{
 		Name:    name,
@@ -71,7 +71,7 @@ func Service(name string, blue, green []string) config.Service {
 		Green:   config.Pool{Upstreams: green},
 		Health: config.Health{
 			Rise: 1, Fall: 1,
-			MinHealthy: config.MinHealthy{Percent: true, Pct: 100},
+			MinHealthy: config.DefaultMinHealthy,
 		},
 		Preview: config.Preview{Header: config.DefaultPreviewHeader},
 		Drain:   config.Drain{Timeout: config.Duration(time.Second)},
