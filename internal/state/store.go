@@ -3,11 +3,12 @@ package state
 import (
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"sync"
+
+	"github.com/switchd/switchd/internal/atomicfile"
 )
 
 // FileName is the name of the state file inside the state folder.
@@ -16,15 +17,6 @@ const FileName = "state.json"
 // tempPattern names temp files. The leading dot keeps them out of a plain
 // ls; the fixed prefix and suffix let Open find the ones a crash left behind.
 const tempPattern = ".state.json-*.tmp"
-
-// file is the part of *os.File that Save uses, so tests can inject faults
-// (ENOSPC on Write or Sync) that a real disk will not produce on demand.
-type file interface {
-	io.Writer
-	Sync() error
-	Close() error
-	Name() string
-}
 
 // Store writes one state folder's state.json. The zero Store is not usable;
 // get one from Open. A Store is safe for concurrent use.
@@ -38,11 +30,8 @@ type Store struct {
 
 	// File system operations, replaced by tests to inject faults. Set only
 	// before the Store is shared.
-	createTemp func(dir, pattern string) (file, error)
-	rename     func(oldpath, newpath string) error
-	remove     func(name string) error
-	syncDir    func(dir string) error
-	readDir    func(dir string) ([]os.DirEntry, error)
+	fs      atomicfile.FS
+	readDir func(dir string) ([]os.DirEntry, error)
 
 	// missing is set by open when state.json did not exist.
 	missing bool
@@ -50,19 +39,9 @@ type Store struct {
 
 func newStore(dir string) *Store {
 	return &Store{
-		dir:  dir,
-		path: filepath.Join(dir, FileName),
-		createTemp: func(dir, pattern string) (file, error) {
-			f, err := os.CreateTemp(dir, pattern)
-			if err != nil {
-				// Not f: a nil *os.File in a file is not a nil file.
-				return nil, err
-			}
-			return f, nil
-		},
-		rename:  os.Rename,
-		remove:  os.Remove,
-		syncDir: syncDir,
+		dir:     dir,
+		path:    filepath.Join(dir, FileName),
+		fs:      atomicfile.OS(),
 		readDir: os.ReadDir,
 	}
 }
@@ -116,7 +95,7 @@ func OpenWith(dir string, o Options) (*Store, File, error) {
 		}
 	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, File{}, fmt.Errorf("state: create folder %s: %w", dir, bareError(err))
+		return nil, File{}, fmt.Errorf("state: create folder %s: %w", dir, atomicfile.Bare(err))
 	}
 	f, err := s.open()
 	if err != nil {
@@ -163,11 +142,11 @@ func (s *Store) open() (File, error) {
 	for _, dir := range dirs {
 		entries, err := s.readDir(dir)
 		if err != nil {
-			return File{}, fmt.Errorf("state: read folder %s: %w", dir, bareError(err))
+			return File{}, fmt.Errorf("state: read folder %s: %w", dir, atomicfile.Bare(err))
 		}
 		for _, e := range entries {
 			if ok, _ := filepath.Match(tempPattern, e.Name()); ok && e.Type().IsRegular() {
-				_ = s.remove(filepath.Join(dir, e.Name()))
+				_ = s.fs.Remove(filepath.Join(dir, e.Name()))
 			}
 		}
 	}
@@ -189,7 +168,7 @@ func (s *Store) target(op string) (string, error) {
 	case errors.Is(err, fs.ErrNotExist):
 		return s.path, nil
 	case err != nil:
-		return "", fmt.Errorf("state: %s %s: %w", op, s.path, bareError(err))
+		return "", fmt.Errorf("state: %s %s: %w", op, s.path, atomicfile.Bare(err))
 	case fi.Mode()&fs.ModeSymlink == 0:
 		return s.path, nil
 	}
@@ -201,7 +180,7 @@ func (s *Store) target(op string) (string, error) {
 	if errors.Is(err, fs.ErrNotExist) {
 		return "", fmt.Errorf("state: %s %s: it is a symlink to %s, which does not exist (is the state volume mounted?)", op, s.path, link)
 	}
-	return "", fmt.Errorf("state: %s %s: it is a symlink to %s, which cannot be followed: %w", op, s.path, link, bareError(err))
+	return "", fmt.Errorf("state: %s %s: it is a symlink to %s, which cannot be followed: %w", op, s.path, link, atomicfile.Bare(err))
 }
 
 func (s *Store) load() (File, error) {
@@ -215,7 +194,7 @@ func (s *Store) load() (File, error) {
 		return File{Version: Version, Services: map[string]Record{}}, nil
 	}
 	if err != nil {
-		return File{}, fmt.Errorf("state: read %s: %w", s.path, bareError(err))
+		return File{}, fmt.Errorf("state: read %s: %w", s.path, atomicfile.Bare(err))
 	}
 	f, err := Decode(data)
 	if err != nil {
@@ -226,17 +205,17 @@ func (s *Store) load() (File, error) {
 
 // probe checks that Save will be able to create files in dir.
 func (s *Store) probe(dir string) error {
-	tmp, err := s.createTemp(dir, tempPattern)
+	tmp, err := s.fs.CreateTemp(dir, tempPattern)
 	if err != nil {
-		return fmt.Errorf("state: folder %s is not writable: %w", dir, bareError(err))
+		return fmt.Errorf("state: folder %s is not writable: %w", dir, atomicfile.Bare(err))
 	}
 	name := tmp.Name()
 	cerr := tmp.Close()
-	if err := s.remove(name); err != nil {
-		return fmt.Errorf("state: folder %s: remove probe file: %w", dir, bareError(err))
+	if err := s.fs.Remove(name); err != nil {
+		return fmt.Errorf("state: folder %s: remove probe file: %w", dir, atomicfile.Bare(err))
 	}
 	if cerr != nil {
-		return fmt.Errorf("state: folder %s: close probe file: %w", dir, bareError(cerr))
+		return fmt.Errorf("state: folder %s: close probe file: %w", dir, atomicfile.Bare(cerr))
 	}
 	return nil
 }
@@ -271,101 +250,18 @@ func (s *Store) Save(f File) error {
 	return s.write(data)
 }
 
-func (s *Store) write(data []byte) (err error) {
-	fail := func(step string, err error) error {
-		err = bareError(err)
-		if step == "" {
-			return fmt.Errorf("state: write %s: %w", s.path, err)
-		}
-		return fmt.Errorf("state: write %s: %s: %w", s.path, step, err)
-	}
-
+func (s *Store) write(data []byte) error {
 	// Resolved on every Save, not once: an operator may repoint the link.
 	target, err := s.target("write")
 	if err != nil {
 		return err
 	}
-	dir := filepath.Dir(target)
-	tmp, err := s.createTemp(dir, tempPattern)
-	if err != nil {
-		return fail("create temp file", err)
-	}
-	name := tmp.Name()
-	closed, renamed := false, false
-	defer func() {
-		if renamed {
-			return
-		}
-		if !closed {
-			_ = tmp.Close() // the write already failed; that error matters more
-		}
-		if rerr := s.remove(name); rerr != nil && !errors.Is(rerr, fs.ErrNotExist) {
-			err = fmt.Errorf("%w (temp file %s left behind: %v)", err, name, bareError(rerr))
-		}
-	}()
-
-	n, err := tmp.Write(data)
-	if err == nil && n < len(data) {
-		err = io.ErrShortWrite
-	}
-	if err != nil {
-		return fail("", err)
-	}
-	// Without this fsync the rename can reach the disk before the data
-	// does, and a crash leaves an empty state.json (the ext4 "zero-length
-	// file" problem).
-	if err := tmp.Sync(); err != nil {
-		return fail("fsync temp file", err)
-	}
-	closed = true
-	if err := tmp.Close(); err != nil {
-		return fail("close temp file", err)
-	}
-	if err := s.rename(name, target); err != nil {
-		return fail("rename temp file", err)
-	}
-	renamed = true
-	// The rename lives in the folder's entry table; until that is fsynced a
-	// crash can bring back the old state.json after we have reported success.
-	if err := s.syncDir(dir); err != nil {
-		return notDurable{fail("fsync folder", err)}
+	if err := s.fs.Write(target, tempPattern, data, 0); err != nil {
+		return fmt.Errorf("state: write %s: %w", s.path, err)
 	}
 	return nil
 }
 
 // ErrNotDurable marks a Save whose new state.json is in place but whose
 // folder could not be fsynced.
-var ErrNotDurable = errors.New("state saved but not yet durable")
-
-type notDurable struct{ error }
-
-func (e notDurable) Unwrap() error { return e.error }
-
-func (e notDurable) Is(target error) bool { return target == ErrNotDurable }
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	if err := d.Sync(); err != nil {
-		_ = d.Close()
-		return err
-	}
-	return d.Close()
-}
-
-// bareError drops the path from *fs.PathError and *os.LinkError: it is the
-// temp file's random name or a path the message already gives, so keeping it
-// only makes the message longer. The errno stays wrapped for errors.Is.
-func bareError(err error) error {
-	var pe *fs.PathError
-	if errors.As(err, &pe) {
-		return pe.Err
-	}
-	var le *os.LinkError
-	if errors.As(err, &le) {
-		return le.Err
-	}
-	return err
-}
+var ErrNotDurable = atomicfile.ErrNotDurable

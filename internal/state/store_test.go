@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/switchd/switchd/internal/atomicfile"
 	"github.com/switchd/switchd/internal/config"
 )
 
@@ -203,7 +204,7 @@ func TestOpenFolderNotWritable(t *testing.T) {
 	dir := t.TempDir()
 	writeState(t, dir, `{"version":1,"services":{}}`)
 	s := newStore(dir)
-	s.createTemp = func(dir, pattern string) (file, error) {
+	s.fs.CreateTemp = func(dir, pattern string) (atomicfile.File, error) {
 		return nil, &fs.PathError{Op: "open", Path: filepath.Join(dir, "x"), Err: syscall.EROFS}
 	}
 	_, err := s.open()
@@ -279,7 +280,7 @@ func TestSaveFaults(t *testing.T) {
 		{
 			name: "create ENOSPC",
 			inject: func(s *Store) {
-				s.createTemp = func(dir, pattern string) (file, error) {
+				s.fs.CreateTemp = func(dir, pattern string) (atomicfile.File, error) {
 					return nil, &fs.PathError{Op: "open", Path: filepath.Join(dir, pattern), Err: syscall.ENOSPC}
 				}
 			},
@@ -314,7 +315,7 @@ func TestSaveFaults(t *testing.T) {
 		{
 			name: "rename EIO",
 			inject: func(s *Store) {
-				s.rename = func(oldpath, newpath string) error {
+				s.fs.Rename = func(oldpath, newpath string) error {
 					return &os.LinkError{Op: "rename", Old: oldpath, New: newpath, Err: syscall.EIO}
 				}
 			},
@@ -368,7 +369,7 @@ func TestSaveFaults(t *testing.T) {
 // faultTemp makes the Store's temp files real files with a fault set by mod.
 func faultTemp(mod func(*faultFile)) func(*Store) {
 	return func(s *Store) {
-		s.createTemp = func(dir, pattern string) (file, error) {
+		s.fs.CreateTemp = func(dir, pattern string) (atomicfile.File, error) {
 			f, err := os.CreateTemp(dir, pattern)
 			if err != nil {
 				return nil, err
@@ -383,7 +384,7 @@ func faultTemp(mod func(*faultFile)) func(*Store) {
 func TestSaveDirSyncFails(t *testing.T) {
 	dir := t.TempDir()
 	s, _ := mustOpen(t, dir)
-	s.syncDir = func(string) error { return &fs.PathError{Op: "sync", Path: dir, Err: syscall.EIO} }
+	s.fs.SyncDir = func(string) error { return &fs.PathError{Op: "sync", Path: dir, Err: syscall.EIO} }
 
 	err := s.Save(sample())
 	want := "state: write " + s.Path() + ": fsync folder: input/output error"
@@ -404,7 +405,7 @@ func TestSaveReportsLeftoverTemp(t *testing.T) {
 	dir := t.TempDir()
 	s, _ := mustOpen(t, dir)
 	faultTemp(func(f *faultFile) { f.syncErr = syscall.EIO })(s)
-	s.remove = func(name string) error { return &fs.PathError{Op: "remove", Path: name, Err: syscall.EACCES} }
+	s.fs.Remove = func(name string) error { return &fs.PathError{Op: "remove", Path: name, Err: syscall.EACCES} }
 
 	err := s.Save(sample())
 	if err == nil {

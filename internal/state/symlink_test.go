@@ -8,6 +8,8 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/switchd/switchd/internal/atomicfile"
 )
 
 // volume makes dir/state.json a symlink to vol/state.json, the way hosts
@@ -73,7 +75,7 @@ func TestSaveThroughSymlink(t *testing.T) {
 		t.Fatalf("Open = %+v", f)
 	}
 	var synced []string
-	s.syncDir = func(d string) error { synced = append(synced, d); return syncDir(d) }
+	s.fs.SyncDir = func(d string) error { synced = append(synced, d); return atomicfile.SyncDir(d) }
 	if err := s.Save(sample()); err != nil {
 		t.Fatalf("Save: %v", err)
 	}

@@ -20,6 +20,8 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+
+	"github.com/switchd/switchd/internal/atomicfile"
 )
 
 const (
@@ -204,39 +206,12 @@ func randomSerial() (*big.Int, error) {
 	return n.Add(n, big.NewInt(1)), nil // never 0
 }
 
-// writeFileAtomic writes data to name through a temporary file in the same
-// folder, synced, renamed over name, and the folder synced: a crash leaves
+// writeFileAtomic replaces name with data (atomicfile): a crash leaves
 // the old file or the new one, never a part.
+// The error names the file and the failing step.
 func writeFileAtomic(name string, data []byte, perm os.FileMode) error {
-	dir := filepath.Dir(name)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(name)+".tmp*")
-	if err != nil {
-		return err
+	if err := atomicfile.OS().Write(name, "."+filepath.Base(name)+".tmp*", data, perm); err != nil {
+		return fmt.Errorf("write %s: %w", name, err)
 	}
-	tmp := f.Name()
-	defer os.Remove(tmp) // after a successful rename: nothing there
-	if err := f.Chmod(perm); err != nil {
-		f.Close()
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, name); err != nil {
-		return err
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
+	return nil
 }
