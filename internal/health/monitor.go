@@ -17,7 +17,6 @@ import (
 	"github.com/switchd/switchd/internal/tlsx"
 )
 
-
 // Options configures a Monitor. The zero value is usable.
 type Options struct {
 	// Observer receives every transition, from probes and from passive
