@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log"
 	"net"
 	"net/http"
 	"os"
@@ -17,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 
 	"github.com/switchd/switchd/internal/config"
 	"github.com/switchd/switchd/internal/control"
@@ -29,6 +29,7 @@ import (
 	"github.com/switchd/switchd/internal/state"
 	"github.com/switchd/switchd/internal/switchboard"
 	"github.com/switchd/switchd/internal/tlsx"
+	"github.com/switchd/switchd/internal/zaplog"
 )
 
 // Options configure Run.
@@ -299,7 +300,10 @@ func (d *daemon) start(ctx context.Context, o Options) error {
 		BodyTimeout: cfg.Server.BodyReadTimeout.D(),
 		Misdirected: d.metrics.Misdirected.Inc,
 	})
-	errLog := log.New(zapWriter{d.log.Named("http")}, "", 0)
+	// Scanners and clients with old TLS stacks fail handshakes all day:
+	// that is noise at warn level.
+	errLog := zaplog.StdLogger(d.log.Named("http"), "http server", zapcore.WarnLevel,
+		func(line string) bool { return strings.Contains(line, "TLS handshake error") })
 	controlTLS, err := d.controlTLS(cfg.Control)
 	if err != nil {
 		return err
@@ -536,19 +540,4 @@ func (d *daemon) stop() {
 			p.ln.Close() // opened, never served
 		}
 	}
-}
-
-// zapWriter sends net/http's own error log lines to zap.
-type zapWriter struct{ l *zap.Logger }
-
-func (z zapWriter) Write(p []byte) (int, error) {
-	msg := strings.TrimSpace(string(p))
-	// Scanners and clients with old TLS stacks fail handshakes all day;
-	// that is noise at warn level.
-	if strings.Contains(msg, "TLS handshake error") {
-		z.l.Debug("http server", zap.String("message", msg))
-		return len(p), nil
-	}
-	z.l.Warn("http server", zap.String("message", msg))
-	return len(p), nil
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"io"
-	"log"
 	"net/http"
 	"net/http/httputil"
 	"net/netip"
@@ -16,6 +15,7 @@ import (
 
 	"github.com/switchd/switchd/internal/config"
 	"github.com/switchd/switchd/internal/health"
+	"github.com/switchd/switchd/internal/zaplog"
 )
 
 // Handler is the public http.Handler: it routes every request to the active
@@ -78,7 +78,7 @@ func NewHandler(router *Router, o HandlerOptions) *Handler {
 		// length answer goes out in one write with its headers.
 		ErrorHandler:   h.errorHandler,
 		ModifyResponse: modifyResponse,
-		ErrorLog:       log.New(zapWriter{o.Logger}, "", 0),
+		ErrorLog:       zaplog.StdLogger(o.Logger, "reverse proxy", zapcore.DebugLevel, nil), // body copy errors
 	}
 	return h
 }
@@ -274,12 +274,4 @@ func (h *Handler) errorHandler(w http.ResponseWriter, r *http.Request, err error
 func (rs *reqState) reply(w http.ResponseWriter, status int, class Class, msg string) {
 	rs.status, rs.class, rs.headers = status, class, time.Now()
 	http.Error(w, msg, status)
-}
-
-// zapWriter sends ReverseProxy's own log lines (body copy errors) to zap at debug.
-type zapWriter struct{ l *zap.Logger }
-
-func (z zapWriter) Write(p []byte) (int, error) {
-	z.l.Debug("reverse proxy", zap.ByteString("message", p))
-	return len(p), nil
 }

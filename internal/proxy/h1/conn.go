@@ -113,12 +113,8 @@ func (c *conn) roundTrip(ctx context.Context, req *http.Request, trace *httptrac
 		if w := x.writer; w != nil {
 			// The writer's error says more when it came first (a client
 			// body that failed ends the exchange through abort).
-			select {
-			case <-w.done:
-				if w.err != nil {
-					return nil, c.failure(ctx, w.err, false)
-				}
-			case <-time.After(50 * time.Millisecond):
+			if w.wait() && w.err != nil {
+				return nil, c.failure(ctx, w.err, false)
 			}
 		}
 		return nil, c.failure(ctx, err, timeout > 0)
@@ -155,6 +151,30 @@ func (c *conn) write(req *http.Request) error {
 	bw.Reset(nil)
 	bufWriters.Put(bw)
 	return err
+}
+
+// writeWait is how long an answered exchange waits for its body's writer
+// to finish before it gives up the connection, as http.Transport does: an
+// upstream that answered after reading the whole body leaves the writer a
+// moment from done; one that answered without reading it leaves the
+// writer stuck, and its connection must close.
+const writeWait = 50 * time.Millisecond
+
+// wait reports whether the writer finished within writeWait.
+func (w *bodyWriter) wait() bool {
+	select {
+	case <-w.done:
+		return true
+	default:
+	}
+	t := time.NewTimer(writeWait)
+	defer t.Stop()
+	select {
+	case <-w.done:
+		return true
+	case <-t.C:
+		return false
+	}
 }
 
 // writeBody is the writer goroutine of a request with a body. A failure to
@@ -286,12 +306,7 @@ func (x *exchange) finish(reuse bool) {
 	c := x.c
 	ok := x.stop() && reuse
 	if ok && x.writer != nil {
-		select {
-		case <-x.writer.done:
-			ok = x.writer.err == nil
-		default:
-			ok = false // still sending a body the upstream did not wait for
-		}
+		ok = x.writer.wait() && x.writer.err == nil
 	}
 	if ok && c.br.Buffered() > 0 {
 		ok = false // bytes after the answer: the upstream is out of step

@@ -574,3 +574,26 @@ func TestLongHeaderLine(t *testing.T) {
 		t.Fatalf("body %q, cookie of %d bytes", body, len(resp.Header.Get("Set-Cookie")))
 	}
 }
+
+// TestPostReusesConn: a request with a body whose answer comes as soon as
+// the body is read leaves its connection for the next one, however the
+// body writer's end and the answer's race.
+func TestPostReusesConn(t *testing.T) {
+	s := newCountingServer(t, func(w http.ResponseWriter, r *http.Request) {
+		n, _ := io.Copy(io.Discard, r.Body)
+		fmt.Fprint(w, n)
+	})
+	tr := newTransport(t, s.addr(), testOptions())
+	for range 200 {
+		req, _ := http.NewRequest("POST", "http://"+s.addr()+"/", strings.NewReader("payload"))
+		resp, err := tr.RoundTrip(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+	}
+	if n := s.opened.Load(); n != 1 {
+		t.Fatalf("%d connections for 200 sequential POSTs, want 1", n)
+	}
+}
