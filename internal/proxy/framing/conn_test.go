@@ -265,6 +265,63 @@ func TestTLSListener(t *testing.T) {
 	}
 }
 
+// TestTLSHandshakeBounded: a client that connects and never says hello is
+// closed after the handshake timeout without holding up anyone else, and
+// Close ends a handshake under way at once.
+func TestTLSHandshakeBounded(t *testing.T) {
+	donor := httptest.NewTLSServer(http.NotFoundHandler())
+	cfg := &tls.Config{Certificates: donor.TLS.Certificates}
+	roots := donor.Client().Transport.(*http.Transport).TLSClientConfig.RootCAs
+	donor.Close()
+	raw, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln := NewTLSListener(raw, cfg, Options{HandshakeTimeout: 200 * time.Millisecond, ErrorLog: log.New(io.Discard, "", 0)})
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		if c, err := ln.Accept(); err == nil {
+			accepted <- c
+		}
+	}()
+	mute, err := net.Dial("tcp", raw.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mute.Close()
+	good, err := tls.Dial("tcp", raw.Addr().String(), &tls.Config{RootCAs: roots, ServerName: "example.com"})
+	if err != nil {
+		t.Fatalf("a client behind a mute one: %v", err)
+	}
+	good.Close()
+	(<-accepted).Close()
+	_ = mute.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := mute.Read(make([]byte, 1)); err != io.EOF {
+		t.Fatalf("the mute client: %v, want closed by the server", err)
+	}
+
+	ln.Close()
+
+	// A minute's timeout: only Close can end this one within the test.
+	raw2, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln2 := NewTLSListener(raw2, cfg, Options{HandshakeTimeout: time.Minute, ErrorLog: log.New(io.Discard, "", 0)})
+	go func() { _, _ = ln2.Accept() }()
+	mute2, err := net.Dial("tcp", raw2.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mute2.Close()
+	time.Sleep(50 * time.Millisecond) // its handshake is under way
+	ln2.Close()
+	_ = mute2.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := mute2.Read(make([]byte, 1)); err != io.EOF {
+		t.Fatalf("after Close: %v, want the handshake ended", err)
+	}
+}
+
 // TestIdleConnHoldsNoBuffer: once a request is delivered, a connection that
 // waits for the next one holds no buffer of its own, whether the request
 // arrived whole or in pieces (10,000 idle keep-alive connections would

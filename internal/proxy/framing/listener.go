@@ -122,9 +122,19 @@ func (l *tlsListener) acceptLoop() {
 func (l *tlsListener) handshake(raw net.Conn) {
 	defer l.wg.Done()
 	tc := tls.Server(raw, l.cfg)
-	ctx, cancel := context.WithTimeout(l.ctx, l.o.HandshakeTimeout)
-	err := tc.HandshakeContext(ctx)
-	cancel()
+	// A deadline bounds the handshake and Close ends it through the
+	// connection: HandshakeContext would start a goroutine per handshake
+	// to watch a context.
+	stop := context.AfterFunc(l.ctx, func() { _ = raw.Close() })
+	_ = raw.SetDeadline(time.Now().Add(l.o.HandshakeTimeout))
+	err := tc.Handshake()
+	if !stop() {
+		_ = raw.Close() // closed by Close: no error to tell
+		return
+	}
+	if err == nil {
+		err = raw.SetDeadline(time.Time{})
+	}
 	if err != nil {
 		l.o.ErrorLog.Printf("http: TLS handshake error from %s: %v", raw.RemoteAddr(), err)
 		_ = raw.Close()
