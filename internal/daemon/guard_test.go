@@ -70,7 +70,7 @@ func startPosts(url string, rate int) *load { return startLoadMethod("POST", url
 
 func startLoadMethod(method, url string, rate int) *load {
 	l := &load{stop: make(chan struct{})}
-	jobs := make(chan struct{}, 64)
+	jobs := make(chan struct{}) // unbuffered: at most the 16 workers in flight, as the guard tests count
 	for i := 0; i < 16; i++ {
 		l.wg.Add(1)
 		go func() {
