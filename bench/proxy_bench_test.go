@@ -505,7 +505,8 @@ func BenchmarkGoStdServeHTTP(b *testing.B) {
 }
 
 // BenchmarkSwitchdServeHTTP: proxy.Handler.ServeHTTP called directly; its
-// allocs/op are the proxy's own (plus http.Transport's client side).
+// allocs/op are the proxy's own and its upstream client's (TestServeHTTPAllocs
+// bounds them).
 func BenchmarkSwitchdServeHTTP(b *testing.B) {
 	benchServeHTTP(b, switchdHandler(b, newCannedBackend(b).addr))
 }
