@@ -78,7 +78,8 @@ func listenerAddr(ln net.Listener) net.Addr {
 // re-read it.
 func Run(ctx context.Context, o Options) error {
 	cfg := o.Config
-	logger, access := o.Logger, o.Logger
+	logger := o.Logger
+	var access *zap.Logger
 	if logger == nil {
 		l, lvl, err := NewLogger(cfg.Log)
 		if err != nil {
