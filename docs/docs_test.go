@@ -15,6 +15,9 @@
 //     labels "none" when there are none; “`go_*`”-style mentions for the
 //     families of the standard collectors.
 //   - switchctl.md: a heading “`switchctl status`” per command.
+//   - control-api.md: a table headed “| `event` / `type` |” with one row per
+//     event type (api.EventTypes); configuration.md's `events` row of
+//     `[[notify]]` names each of them in backticks.
 package docs_test
 
 import (
@@ -33,6 +36,7 @@ import (
 	"go.uber.org/goleak"
 	"go.uber.org/zap"
 
+	"github.com/switchd/switchd/control/api"
 	"github.com/switchd/switchd/internal/config"
 	"github.com/switchd/switchd/internal/control"
 	"github.com/switchd/switchd/internal/ctl"
@@ -353,6 +357,53 @@ func TestSwitchctlCommandsDocumented(t *testing.T) {
 	for _, c := range sortedKeys(documented) {
 		if !slices.Contains(cmds, c) {
 			t.Errorf("%s:%d: documents the command %q, which switchctl does not have", p.path, documented[c], c)
+		}
+	}
+}
+
+var eventRow = regexp.MustCompile("^\\|\\s*`([a-z_]+)`\\s*\\|")
+
+// TestEventTypesDocumented: the table of events lists every event type
+// and no other, and [[notify]].events names each.
+func TestEventTypesDocumented(t *testing.T) {
+	p := readPage(t, "control-api.md")
+	documented := map[string]int{}
+	inTable := false
+	for _, l := range p.lines {
+		switch {
+		case l.inCode:
+			inTable = false
+		case strings.HasPrefix(l.text, "| `event` / `type` |"):
+			inTable = true
+		case !strings.HasPrefix(l.text, "|"):
+			inTable = false
+		case inTable:
+			if m := eventRow.FindStringSubmatch(l.text); m != nil {
+				documented[m[1]] = l.n
+			}
+		}
+	}
+	for _, e := range api.EventTypes {
+		if _, ok := documented[e]; !ok {
+			t.Errorf("%s: no row for the event type %q in the table headed \"| `event` / `type` |\"", p.path, e)
+		}
+	}
+	for _, e := range sortedKeys(documented) {
+		if !slices.Contains(api.EventTypes, e) {
+			t.Errorf("%s:%d: documents the event type %q, which api.EventTypes does not have", p.path, documented[e], e)
+		}
+	}
+
+	c := readPage(t, "configuration.md")
+	n, row := documentedKeys(c)["[[notify]]"]["events"], ""
+	for _, l := range c.lines {
+		if l.n == n {
+			row = l.text
+		}
+	}
+	for _, e := range api.EventTypes {
+		if !strings.Contains(row, "`"+e+"`") {
+			t.Errorf("%s:%d: the row of [[notify]] events does not name the event type `%s`", c.path, n, e)
 		}
 	}
 }

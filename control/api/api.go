@@ -1,6 +1,8 @@
 // Package api holds the JSON types of switchd's control API: what the
 // server in package control answers and what switchctl decodes. It imports
-// nothing of the daemon, so the client stays small.
+// nothing of the daemon, so the client stays small. vocabulary.go is the
+// one definition of the change reasons and event types every other
+// package derives from.
 package api
 
 import "time"

@@ -28,7 +28,8 @@ const (
 	EventPool         = "pool"          // a pool set or reset through the API
 )
 
-// EventTypes are every event type, in the order the docs list them.
+// EventTypes are every event type, in the order configuration.md lists
+// them for [[notify]].events.
 var EventTypes = []string{EventFlip, EventRollback, EventGuard, EventFailover, EventGuardBlocked,
 	EventHealth, EventReload, EventStartup, EventStatePersist, EventPool}
 

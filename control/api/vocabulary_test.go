@@ -24,3 +24,19 @@ func TestChangeEvent(t *testing.T) {
 		}
 	}
 }
+
+// TestWireStrings: the values are written to state.json, metric labels,
+// API JSON and webhook payloads, which outlive a release: renaming a
+// constant is free, changing its value is not.
+func TestWireStrings(t *testing.T) {
+	if want := []string{"manual", "rollback", "guard", "failover"}; !slices.Equal(ChangeReasons, want) {
+		t.Errorf("ChangeReasons = %q, want %q", ChangeReasons, want)
+	}
+	if ReasonInitial != "initial" {
+		t.Errorf("ReasonInitial = %q, want \"initial\"", ReasonInitial)
+	}
+	want := []string{"flip", "rollback", "guard", "failover", "guard_blocked", "health", "reload", "startup", "state_persist", "pool"}
+	if !slices.Equal(EventTypes, want) {
+		t.Errorf("EventTypes = %q, want %q", EventTypes, want)
+	}
+}

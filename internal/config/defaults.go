@@ -32,6 +32,10 @@ const (
 	DefaultHealthTimeout  = 500 * time.Millisecond
 	DefaultHealthRise     = 2
 	DefaultHealthFall     = 2
+
+	// DefaultGuardWindow is the default [service.guard].window; the guard
+	// falls back on it for a hand-built Service that leaves it zero.
+	DefaultGuardWindow = 10 * time.Second
 )
 
 var (
@@ -108,7 +112,7 @@ func applyDefaults(c *Config, set func(path string) bool) {
 
 		g := &sv.Guard
 		def(p+"guard.enabled", func() { g.Enabled = true })
-		def(p+"guard.window", func() { g.Window = dur(10 * time.Second) })
+		def(p+"guard.window", func() { g.Window = dur(DefaultGuardWindow) })
 		def(p+"guard.max_error_rate", func() { g.MaxErrorRate = 0.05 })
 		def(p+"guard.min_requests", func() { g.MinRequests = 20 })
 		def(p+"guard.watch", func() { g.Watch = Watch{For: 10 * time.Minute} })

@@ -13,10 +13,10 @@
 // Color, Duration, Error. Entry points: Parse, Load, Demo (the -demo
 // config), Config.CheckActive (the active colour must have upstreams).
 //
-// config is the bottom floor: it imports no other package of switchd, and
-// must not. A new key is a field here (with its toml tag and doc comment),
-// its default in defaults.go, its check in validate.go, a line in the
-// repository's config.toml and a row in docs/configuration.md (docs_test.go
-// fails without it); a key a reload cannot apply is also listed in
-// daemon's restartOnly.
+// config imports only control/api (the event types [[notify]].events may
+// name, api.EventTypes), and must not import any other package of switchd. A
+// new key is a field here (with its toml tag and doc comment), its default
+// in defaults.go, its check in validate.go, a line in the repository's
+// config.toml and a row in docs/configuration.md (docs_test.go fails without
+// it); a key a reload cannot apply is also listed in daemon's restartOnly.
 package config

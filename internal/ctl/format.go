@@ -154,7 +154,7 @@ func poolText(s api.Service, color, unit string) string {
 // change when it was not a manual one ("guard: 12% errors").
 func reasonCell(s api.Service) string {
 	var parts []string
-	if s.Reason != "" && s.Reason != "manual" {
+	if s.Reason != "" && s.Reason != api.ReasonManual {
 		parts = append(parts, s.Reason)
 	}
 	if s.Detail != "" {

@@ -38,7 +38,6 @@ func (e guardEvents) GuardBlocked(service string, from, to config.Color, reason 
 		Detail: fmt.Sprintf("%s: %s", reason, detail)})
 }
 
-// healthEvents publishes health transitions.
 // poolEvents publishes pool changes (API, switchctl deploy) as "pool" events.
 type poolEvents struct{ d *daemon }
 
@@ -50,6 +49,7 @@ func (p poolEvents) PoolChanged(c switchboard.PoolChange) {
 	p.d.published(control.Event{Type: api.EventPool, Service: c.Service, Color: c.Color.String(), Actor: c.Actor, Detail: detail})
 }
 
+// healthEvents publishes health transitions.
 type healthEvents struct{ d *daemon }
 
 func (h healthEvents) HealthChanged(t health.Transition) {

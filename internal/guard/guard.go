@@ -19,8 +19,6 @@ const (
 	// MaxTick bounds Options.Tick: switchd promises a revert within one
 	// second of the condition, and the window itself moves in 100ms steps.
 	MaxTick = 100 * time.Millisecond
-	// DefaultWindow is used when config.Guard.Window is zero.
-	DefaultWindow = 10 * time.Second
 	// retryAfterRefusal spaces out attempts after the Switcher refused a
 	// revert, so that a persistent refusal does not call it every tick.
 	retryAfterRefusal = time.Second

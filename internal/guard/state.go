@@ -44,7 +44,7 @@ func windowLength(cfg config.Guard) time.Duration {
 	if d := cfg.Window.D(); d > 0 {
 		return d
 	}
-	return DefaultWindow
+	return config.DefaultGuardWindow
 }
 
 // arming is when the trigger is armed after the last flip: before until,

@@ -4,6 +4,8 @@ import (
 	"math/bits"
 	"sync/atomic"
 	"time"
+
+	"github.com/switchd/switchd/internal/config"
 )
 
 // Bucket geometry. Buckets are 100ms wide so that the sliding edge of the
@@ -93,11 +95,11 @@ type Window struct {
 // (but never below 10ms) and coarser when it would have more than 1200 (long
 // windows would cost memory and Sum time for no gain: new requests count at
 // once whatever the bucket width, only the expiry of old ones is coarser).
-// A length of 0 means 10s. With latency true, each bucket also keeps a
+// A length of 0 means config.DefaultGuardWindow. With latency true, each bucket also keeps a
 // latency histogram, so that Quantile works; otherwise Quantile returns 0.
 func NewWindow(length, resolution time.Duration, latency bool) *Window {
 	if length <= 0 {
-		length = 10 * time.Second
+		length = config.DefaultGuardWindow
 	}
 	if resolution <= 0 {
 		resolution = DefaultResolution

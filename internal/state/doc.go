@@ -14,7 +14,7 @@
 // active and previous colour, generation, who, when, why), Store (the folder:
 // OpenWith, Save, Missing). Decode and Encode are the strict codec.
 //
-// state imports only config (for Color), and must not import any floor above
-// it: the switchboard, its only writer, asks it through the small Store
-// interface it declares itself.
+// state imports only config (for Color) and atomicfile (the write), and must
+// not import any floor above it: the switchboard, its only writer, asks it
+// through the small Store interface it declares itself.
 package state

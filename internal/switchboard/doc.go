@@ -10,9 +10,10 @@
 // recovered writes). Refusals are typed errors (ErrTargetUnhealthy,
 // ErrConflict, ErrPersist, …) wrapped in a Refusal.
 //
-// switchboard imports config, health, proxy, state and tlsx. It must not
-// import guard, control, notify, metrics or daemon: those sit above it and
-// hear of changes as Listeners. Lock order: Board.mu is taken before
-// anything a Listener or Persistence takes (Guard.mu, the event broker);
-// Counts is lock-free so that the guard may call it holding its own lock.
+// switchboard imports control/api (Reason's values), config, health, proxy,
+// state and tlsx. It must not import guard, control, notify, metrics or
+// daemon: those sit above it and hear of changes as Listeners. Lock order:
+// Board.mu is taken before anything a Listener or Persistence takes
+// (Guard.mu, the event broker); Counts is lock-free so that the guard may
+// call it holding its own lock.
 package switchboard

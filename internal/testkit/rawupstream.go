@@ -11,6 +11,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/switchd/switchd/internal/config"
 )
 
 // Cut is how a RawUpstream breaks off its answers.
@@ -145,13 +147,13 @@ func (u *RawUpstream) serve(c net.Conn) {
 			return
 		}
 		if dead {
-			if req.URL.Path != "/healthz" {
+			if req.URL.Path != config.DefaultHealthPath {
 				u.dead.Add(1)
 			}
 			reset(c)
 			return
 		}
-		if req.URL.Path == "/healthz" {
+		if req.URL.Path == config.DefaultHealthPath {
 			if !answer(c, u.o.Name) {
 				return
 			}

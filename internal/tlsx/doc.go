@@ -8,6 +8,7 @@
 // does. Manager owns certmagic's background renewals and, in mode "files",
 // a goroutine watching the certificate folders; Close stops both.
 //
-// tlsx imports only config. It must not import health, proxy or any floor
-// above: those ask it for *tls.Config values.
+// tlsx imports only config and atomicfile (the internal CA's files). It must
+// not import health, proxy or any floor above: those ask it for *tls.Config
+// values.
 package tlsx
