@@ -5,7 +5,9 @@
 // atomic.Pointer, loaded once per request, so a flip changes the very next
 // request while in-flight ones finish where they started; the entering and
 // inflight counters of Service make "drained" exact. Each Upstream has its
-// own transport and shares its health.Target with the monitor. Outcomes
+// own HTTP/1.1 client (proxy/h1: the request runs on the client's
+// goroutine, idle connections hold no buffer) and shares its
+// health.Target with the monitor. Outcomes
 // leave through the Observer interface; proxy knows nothing of guards or
 // metrics.
 //
@@ -14,7 +16,8 @@
 // healthy upstreams, all of them in panic), Upstream, Outcome and Class,
 // Observer.
 //
-// proxy imports config and health only. It must not import switchboard,
+// proxy imports config, health, zaplog and its own h1 and framing only. It
+// must not import switchboard,
 // guard, metrics, control or daemon: the switchboard publishes snapshots
 // into it, and daemon's observer turns outcomes into metrics and guard
 // records.
