@@ -236,12 +236,13 @@ func getBlock(enc *hpack.Encoder, buf *bytes.Buffer, path string) []byte {
 	return buf.Bytes()
 }
 
-// slowUpstream answers after 200 ms and records the most requests it held
-// at once.
+// slowUpstream answers after 200 ms (or, with hold set, once hold is
+// closed) and records the most requests it held at once.
 type slowUpstream struct {
 	*httptest.Server
 	now, max atomic.Int64
 	total    atomic.Int64
+	hold     chan struct{}
 }
 
 func newSlowUpstream(t *testing.T) *slowUpstream {
@@ -255,8 +256,13 @@ func newSlowUpstream(t *testing.T) *slowUpstream {
 		defer u.now.Add(-1)
 		for m := u.max.Load(); n > m && !u.max.CompareAndSwap(m, n); m = u.max.Load() {
 		}
+		wait := time.After(200 * time.Millisecond)
+		if u.hold != nil {
+			wait = nil
+		}
 		select {
-		case <-time.After(200 * time.Millisecond):
+		case <-wait:
+		case <-u.hold:
 		case <-r.Context().Done():
 		}
 		_, _ = w.Write([]byte("slow"))
@@ -336,6 +342,13 @@ func TestHTTP2StreamLimit(t *testing.T) {
 		t.Skip("attack run")
 	}
 	up := newSlowUpstream(t)
+	// The streams within the limit stay open until the refusals are in: on
+	// a loaded machine writing 270 HEADERS frames can take longer than any
+	// fixed delay, and a stream that ended makes room for the next.
+	up.hold = make(chan struct{})
+	release := sync.OnceFunc(func() { close(up.hold) })
+	defer release()
+	time.AfterFunc(10*time.Second, release)
 	https, _, _ := startH2(t, addrOf(up.Server))
 	fr, conn, err := dialH2(https)
 	if err != nil {
@@ -373,7 +386,9 @@ func TestHTTP2StreamLimit(t *testing.T) {
 		}
 		switch f := f.(type) {
 		case *http2.RSTStreamFrame:
-			refused++
+			if refused++; refused == extra {
+				release()
+			}
 		case *http2.MetaHeadersFrame:
 			answered++
 		case *http2.GoAwayFrame:
