@@ -3,11 +3,14 @@ package proxy
 import (
 	"bufio"
 	"context"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httptrace"
 	"net/netip"
+	"net/textproto"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -468,5 +471,36 @@ func TestUnknownUpstreamWaitsForItsFirstCheck(t *testing.T) {
 	}
 	if seen["old"] == 0 || seen["new"] == 0 {
 		t.Fatalf("a pool with nothing checked yet did not use all upstreams: %v", seen)
+	}
+}
+
+// TestInformationalReachClient: a 103 Early Hints from the upstream reaches
+// the client before the final answer, with its headers (ReverseProxy's
+// Got1xxResponse, called by the upstream client).
+func TestInformationalReachClient(t *testing.T) {
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Link", "</style.css>; rel=preload")
+		w.WriteHeader(http.StatusEarlyHints)
+		w.Header().Del("Link")
+		_, _ = io.WriteString(w, "final")
+	}))
+	t.Cleanup(up.Close)
+	f := newFixture(t, upstreams(t, []string{hostOf(up)}, health.Up, TransportOptions{}), nil, nil, HandlerOptions{})
+	var hints []string
+	ctx := httptrace.WithClientTrace(context.Background(), &httptrace.ClientTrace{
+		Got1xxResponse: func(code int, h textproto.MIMEHeader) error {
+			hints = append(hints, fmt.Sprint(code, " ", h.Get("Link")))
+			return nil
+		},
+	})
+	req, _ := http.NewRequestWithContext(ctx, "GET", f.front.URL, nil)
+	resp, err := f.front.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || string(b) != "final" || len(hints) != 1 || hints[0] != "103 </style.css>; rel=preload" {
+		t.Fatalf("final %d %q, informational %q; want 200 final after 103 with its Link", resp.StatusCode, b, hints)
 	}
 }

@@ -88,7 +88,7 @@ type bodyWriter struct {
 	err  error // the write's, set before done closes
 }
 
-func (c *conn) roundTrip(ctx context.Context, req *http.Request, trace *httptrace.ClientTrace, a *Attempt) (*http.Response, error) {
+func (c *conn) roundTrip(ctx context.Context, req *http.Request, a *Attempt) (*http.Response, error) {
 	c.headDone = false
 	x := &exchange{c: c, stop: context.AfterFunc(ctx, c.abort)}
 	timeout := c.t.o.ResponseHeaderTimeout
@@ -105,7 +105,7 @@ func (c *conn) roundTrip(ctx context.Context, req *http.Request, trace *httptrac
 		x.writer = &bodyWriter{done: make(chan struct{})}
 		go c.writeBody(req, x.writer, timeout)
 	}
-	resp, err := c.readHead(req, trace, a, timeout > 0)
+	resp, err := c.readHead(ctx, req, a, timeout > 0)
 	if err != nil {
 		x.stop()
 		c.close()
@@ -217,8 +217,9 @@ func (b *watchedBody) Read(p []byte) (int, error) {
 func (b *watchedBody) Close() error { return b.rc.Close() }
 
 // readHead reads the final response head, passing informational ones on
-// to the trace.
-func (c *conn) readHead(req *http.Request, trace *httptrace.ClientTrace, a *Attempt, deadline bool) (*http.Response, error) {
+// to the context's httptrace.ClientTrace (ReverseProxy forwards them to
+// the client through its Got1xxResponse), looked up only when one comes.
+func (c *conn) readHead(ctx context.Context, req *http.Request, a *Attempt, deadline bool) (*http.Response, error) {
 	br, _ := bufReaders.Get().(*bufio.Reader)
 	if br == nil {
 		br = bufio.NewReaderSize(&c.lr, readBufferSize)
@@ -232,9 +233,6 @@ func (c *conn) readHead(req *http.Request, trace *httptrace.ClientTrace, a *Atte
 	}
 	if a != nil {
 		a.GotFirstByte = true
-	}
-	if trace != nil && trace.GotFirstResponseByte != nil {
-		trace.GotFirstResponseByte()
 	}
 	for n := 0; ; n++ {
 		resp, err := http.ReadResponse(br, req)
@@ -253,7 +251,7 @@ func (c *conn) readHead(req *http.Request, trace *httptrace.ClientTrace, a *Atte
 		if n == max1xx {
 			return nil, errors.New("upstream sent too many 1xx responses")
 		}
-		if trace != nil && trace.Got1xxResponse != nil {
+		if trace := httptrace.ContextClientTrace(ctx); trace != nil && trace.Got1xxResponse != nil {
 			if err := trace.Got1xxResponse(code, textproto.MIMEHeader(resp.Header)); err != nil {
 				return nil, err
 			}

@@ -2,12 +2,10 @@ package h1
 
 import (
 	"bufio"
-	"context"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"net/http/httptrace"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -121,43 +119,51 @@ func readRequest(r *bufio.Reader) (*http.Request, error) {
 	return req, err
 }
 
-// connLog is a trace that records what each attempt went out on.
+// connLog records the Attempt of each request sent through it.
 type connLog struct {
-	mu     sync.Mutex
-	reused []bool
-	first  int
+	mu       sync.Mutex
+	attempts []Attempt
 }
 
-func (l *connLog) context(ctx context.Context) context.Context {
-	return httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
-		GotConn: func(i httptrace.GotConnInfo) {
-			l.mu.Lock()
-			l.reused = append(l.reused, i.Reused)
-			l.mu.Unlock()
-		},
-		GotFirstResponseByte: func() {
-			l.mu.Lock()
-			l.first++
-			l.mu.Unlock()
-		},
-	})
+// send is tr.Send (a new connection when fresh), recording the attempt.
+func (l *connLog) send(tr *Transport, req *http.Request, fresh bool) (*http.Response, error) {
+	var a Attempt
+	resp, err := tr.Send(req, fresh, &a)
+	l.mu.Lock()
+	l.attempts = append(l.attempts, a)
+	l.mu.Unlock()
+	return resp, err
 }
 
+// last reports whether the last request went out on a reused connection.
 func (l *connLog) last() bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.reused[len(l.reused)-1]
+	return l.attempts[len(l.attempts)-1].Reused
 }
 
-// get sends a GET through tr with log's trace and returns the body.
-func get(t *testing.T, tr http.RoundTripper, url string, log *connLog) (*http.Response, string) {
-	t.Helper()
-	ctx := context.Background()
-	if log != nil {
-		ctx = log.context(ctx)
+// answered counts the requests that got some byte of an answer.
+func (l *connLog) answered() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	n := 0
+	for _, a := range l.attempts {
+		if a.GotFirstByte {
+			n++
+		}
 	}
-	req, _ := http.NewRequestWithContext(ctx, "GET", url, nil)
-	resp, err := tr.RoundTrip(req)
+	return n
+}
+
+// get sends a GET through tr, recorded in log (nil: not recorded), and
+// returns the body.
+func get(t *testing.T, tr *Transport, url string, log *connLog) (*http.Response, string) {
+	t.Helper()
+	if log == nil {
+		log = &connLog{}
+	}
+	req, _ := http.NewRequest("GET", url, nil)
+	resp, err := log.send(tr, req, false)
 	if err != nil {
 		t.Fatalf("GET %s: %v", url, err)
 	}

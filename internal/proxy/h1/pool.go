@@ -26,24 +26,23 @@ func (p *idlePool) init(max int, timeout time.Duration) {
 
 // get pops the newest idle connection that is still usable, closing the
 // ones that are not on the way; nil when none is left.
-func (p *idlePool) get() (*conn, time.Duration) {
+func (p *idlePool) get() *conn {
 	for {
 		p.mu.Lock()
 		n := len(p.conns)
 		if n == 0 {
 			p.mu.Unlock()
-			return nil, 0
+			return nil
 		}
 		c := p.conns[n-1]
 		p.conns[n-1] = nil
 		p.conns = p.conns[:n-1]
 		p.mu.Unlock()
-		idle := time.Since(c.idleAt)
-		if (p.timeout > 0 && idle >= p.timeout) || !c.alive() {
+		if (p.timeout > 0 && time.Since(c.idleAt) >= p.timeout) || !c.alive() {
 			c.close()
 			continue
 		}
-		return c, idle
+		return c
 	}
 }
 

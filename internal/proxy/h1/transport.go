@@ -5,7 +5,6 @@ import (
 	"crypto/tls"
 	"net"
 	"net/http"
-	"net/http/httptrace"
 	"sync"
 	"time"
 )
@@ -70,8 +69,9 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 // Attempt is what one exchange learned of its connection, for a caller
 // that decides whether to resend: a failure on a reused connection before
 // any byte of an answer is most likely a close by the upstream that
-// crossed the request. (httptrace's GotConn and GotFirstResponseByte say
-// the same, for a price of a context value and a trace per request.)
+// crossed the request. It stands in for httptrace's GotConn and
+// GotFirstResponseByte, which would cost a context value and a trace per
+// request, and which this Transport does not call.
 type Attempt struct {
 	Reused       bool // the request went out on a kept-alive connection
 	GotFirstByte bool // some byte of an answer came back
@@ -87,9 +87,8 @@ func (t *Transport) Send(req *http.Request, fresh bool, a *Attempt) (*http.Respo
 		return nil, err
 	}
 	var c *conn
-	var idleFor time.Duration
 	if !fresh {
-		c, idleFor = t.idle.get()
+		c = t.idle.get()
 	}
 	reused := c != nil
 	if a != nil {
@@ -102,11 +101,7 @@ func (t *Transport) Send(req *http.Request, fresh bool, a *Attempt) (*http.Respo
 			return nil, err
 		}
 	}
-	trace := httptrace.ContextClientTrace(ctx)
-	if trace != nil && trace.GotConn != nil {
-		trace.GotConn(httptrace.GotConnInfo{Conn: c.nc, Reused: reused, WasIdle: reused, IdleTime: idleFor})
-	}
-	return c.roundTrip(ctx, req, trace, a)
+	return c.roundTrip(ctx, req, a)
 }
 
 // CloseIdle closes the idle connections. Connections in use go back to

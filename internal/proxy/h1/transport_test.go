@@ -37,8 +37,8 @@ func TestKeepAlive(t *testing.T) {
 	if n := s.opened.Load(); n != 1 {
 		t.Fatalf("%d connections for 5 sequential requests, want 1", n)
 	}
-	if log.first != 5 {
-		t.Fatalf("GotFirstResponseByte %d times, want 5", log.first)
+	if n := log.answered(); n != 5 {
+		t.Fatalf("%d attempts saw their first byte, want 5", n)
 	}
 }
 
@@ -457,8 +457,8 @@ func TestBodyClosedEarly(t *testing.T) {
 	s := newCountingServer(t, func(w http.ResponseWriter, r *http.Request) { w.Write(make([]byte, 8<<20)) })
 	tr := newTransport(t, s.addr(), testOptions())
 	var log connLog
-	req, _ := http.NewRequestWithContext(log.context(context.Background()), "GET", "http://"+s.addr()+"/", nil)
-	resp, err := tr.RoundTrip(req)
+	req, _ := http.NewRequest("GET", "http://"+s.addr()+"/", nil)
+	resp, err := log.send(tr, req, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -514,15 +514,14 @@ func TestFresh(t *testing.T) {
 	tr := newTransport(t, s.addr(), testOptions())
 	var log connLog
 	get(t, tr, "http://"+s.addr()+"/", &log)
-	req, _ := http.NewRequestWithContext(log.context(context.Background()), "GET", "http://"+s.addr()+"/", nil)
-	var a Attempt
-	resp, err := tr.Send(req, true, &a)
+	req, _ := http.NewRequest("GET", "http://"+s.addr()+"/", nil)
+	resp, err := log.send(tr, req, true)
 	if err != nil {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
-	if a.Reused || !a.GotFirstByte {
-		t.Fatalf("Send(fresh): attempt %+v, want a new connection that answered", a)
+	if log.answered() != 2 {
+		t.Fatalf("attempts %+v, want both answered", log.attempts)
 	}
 	if log.last() || s.opened.Load() != 2 {
 		t.Fatalf("Fresh: reused %v, %d connections", log.last(), s.opened.Load())
