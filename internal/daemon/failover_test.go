@@ -44,6 +44,10 @@ func runRevertThenDie(t *testing.T) revertThenDie {
 	died := time.Now()
 
 	svc := waitActive(t, in.control, "green", 10*time.Second)
+	// The API shows green only once traffic goes there (the board
+	// publishes its view after the snapshot); changed_at is taken before
+	// state.json's fsync, which a loaded disk can stretch past 100 ms.
+	seen := time.Now()
 	if svc.Reason != "failover" || svc.ChangedBy != "guard" || !strings.Contains(svc.Detail, "guard revert green → blue") {
 		t.Fatalf("green active with reason %q by %q, detail %q; want a failover naming the revert", svc.Reason, svc.ChangedBy, svc.Detail)
 	}
@@ -56,7 +60,7 @@ func runRevertThenDie(t *testing.T) revertThenDie {
 	l = nil
 
 	run := revertThenDie{toFailover: svc.ChangedAt.Sub(died)}
-	settled := svc.ChangedAt.Add(100 * time.Millisecond) // requests already in flight may still hit blue
+	settled := seen.Add(100 * time.Millisecond) // requests already in flight may still hit blue
 	after := 0
 	for _, r := range results {
 		switch {
