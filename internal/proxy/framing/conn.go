@@ -54,6 +54,16 @@ type Conn struct {
 	mode     atomic.Uint32
 	refused  error // why, set with modeRefused
 	onRefuse func(net.Addr, error)
+
+	// Parking (park.go): nil park never parks.
+	park      *parker
+	outer     net.Conn      // what Accept returns: this Conn, or its tlsConn
+	fd        int           // the socket's descriptor, -1 when it has none
+	rd        time.Time     // net/http's read deadline
+	idle      atomic.Uint32 // idleNone, idleMarked, idleWaiting
+	parkArmed bool          // the park deadline is on, no byte yet
+	restoreRD bool          // the park deadline is on, bytes came: put c.rd back
+	parkState atomic.Uint32
 }
 
 // NewConn wraps c; maxHeaderBytes is the http.Server's MaxHeaderBytes
@@ -66,7 +76,9 @@ func NewConn(c net.Conn, maxHeaderBytes int) *Conn {
 	// net/http reads up to MaxHeaderBytes + 4096 for a head, through a
 	// 4 KiB bufio.Reader; one more buffer of slack.
 	limit := maxHeaderBytes + 8192
-	return &Conn{Conn: c, s: newScanner(limit), maxBuf: limit + 4096}
+	fc := &Conn{Conn: c, s: newScanner(limit), maxBuf: limit + 4096, fd: -1}
+	fc.outer = fc
+	return fc
 }
 
 func newConn(c net.Conn, o Options) *Conn {
@@ -80,6 +92,16 @@ func (c *Conn) Read(p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
+	if c.idle.Load() == idleWaiting {
+		c.idle.Store(idleNone)
+		if c.idleReadable() {
+			return c.idleRead(p)
+		}
+	}
+	return c.read(p)
+}
+
+func (c *Conn) read(p []byte) (int, error) {
 	for {
 		if c.v > c.r {
 			n := copy(p, c.buf[c.r:c.v])
@@ -132,7 +154,7 @@ func (c *Conn) Read(p []byte) (int, error) {
 				if uint64(len(p)) > rem {
 					p = p[:rem]
 				}
-				n, err := c.Conn.Read(p)
+				n, err := c.rawRead(p)
 				c.s.skipped(n)
 				return n, err
 			}
@@ -152,7 +174,7 @@ func (c *Conn) Read(p []byte) (int, error) {
 // keep-alive connection costs 4 KiB less, and a request is copied once
 // less. Not ok: nothing to return yet, the caller goes on.
 func (c *Conn) direct(p []byte) (int, error, bool) {
-	n, err := c.Conn.Read(p)
+	n, err := c.rawRead(p)
 	if n == 0 {
 		return 0, err, err != nil
 	}
@@ -228,7 +250,7 @@ func (c *Conn) fill() {
 		c.release()
 		c.buf, c.pooled = nb, pooled
 	}
-	n, err := c.Conn.Read(c.buf[c.w:])
+	n, err := c.rawRead(c.buf[c.w:])
 	c.w += n
 	c.pending = err
 	if n == 0 {
@@ -268,6 +290,9 @@ func (c *Conn) CloseWrite() error {
 // Close closes the connection; a refused one after the client stopped
 // sending (for up to lingerTime), so that it reads the 400.
 func (c *Conn) Close() error {
+	if c.closeLater() {
+		return nil
+	}
 	if mode(c.mode.Load()) == modeRefused {
 		if c.CloseWrite() == nil && c.Conn.SetReadDeadline(time.Now().Add(lingerTime)) == nil {
 			_, _ = io.CopyN(io.Discard, c.Conn, 1<<20)
@@ -287,14 +312,24 @@ func (c tlsConn) ConnectionState() tls.ConnectionState { return c.tc.ConnectionS
 
 // ConnState is for http.Server.ConnState: it stops the checking on a
 // connection net/http hands over to a handler (a switch of protocols).
+// On a connection gone idle it readies parking, and it parks one net/http
+// has closed to park (park.go): it must run after any other hook.
 func ConnState(c net.Conn, s http.ConnState) {
-	if s != http.StateHijacked {
+	var fc *Conn
+	switch t := c.(type) {
+	case *Conn:
+		fc = t
+	case tlsConn:
+		fc = t.Conn
+	default:
 		return
 	}
-	switch fc := c.(type) {
-	case *Conn:
+	switch s {
+	case http.StateHijacked:
 		fc.Tunnel()
-	case tlsConn:
-		fc.Tunnel()
+	case http.StateIdle:
+		fc.idle.Store(idleMarked)
+	case http.StateClosed:
+		fc.parkClosed()
 	}
 }

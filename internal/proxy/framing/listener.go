@@ -6,6 +6,7 @@ import (
 	"log"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -24,13 +25,25 @@ type Options struct {
 	// why. It runs on the connection's reading goroutine and must be
 	// cheap. Nil means nobody is told.
 	Refused func(remote net.Addr, why error)
+	// ParkAfter, when positive, is how long a keep-alive connection may
+	// wait for its next request in net/http's hands before the Listener
+	// holds it instead, with no goroutine and no buffer, until the client
+	// sends again (park.go; Linux only, elsewhere nothing is parked).
+	// NewListener only. Zero: connections stay with net/http.
+	ParkAfter time.Duration
 }
 
 // NewListener returns a listener whose connections are Conns: plain HTTP/1.
 // Serve it with http.Server.Serve and set the server's ConnState to
-// ConnState, so that upgraded connections are left alone.
+// ConnState, so that upgraded connections are left alone and idle ones can
+// be parked (Options.ParkAfter).
 func NewListener(ln net.Listener, o Options) net.Listener {
-	return &listener{Listener: ln, o: o}
+	p := newParker(o.ParkAfter)
+	if p == nil {
+		return &listener{Listener: ln, o: o}
+	}
+	return &parkingListener{listener: listener{Listener: ln, o: o}, park: p,
+		accepted: make(chan net.Conn), failed: make(chan error), done: make(chan struct{})}
 }
 
 type listener struct {
@@ -44,6 +57,96 @@ func (l *listener) Accept() (net.Conn, error) {
 		return nil, err
 	}
 	return newConn(c, l.o), nil
+}
+
+// parkingListener is a listener that parks idle connections. Its Accept
+// returns both new connections (taken by a goroutine of its own, so that
+// Accept can also wait for woken ones) and parked ones that woke.
+type parkingListener struct {
+	listener
+	park *parker
+
+	start    sync.Once
+	accepted chan net.Conn
+	failed   chan error
+	done     chan struct{}
+	closing  atomic.Bool
+	close    sync.Once
+	wg       sync.WaitGroup
+}
+
+func (l *parkingListener) Accept() (net.Conn, error) {
+	l.start.Do(func() {
+		l.wg.Add(1)
+		go l.acceptLoop()
+	})
+	return next(l.park, l.accepted, l.failed, l.done)
+}
+
+// next is Accept for a listener that may park (p nil: none): a parked
+// connection that woke, or one from ready. Once done, it returns the woken
+// connections still queued and then net.ErrClosed.
+func next(p *parker, ready <-chan net.Conn, failed <-chan error, done <-chan struct{}) (net.Conn, error) {
+	for {
+		if c := p.pop(); c != nil {
+			return c, nil
+		}
+		select {
+		case c := <-ready:
+			return c, nil
+		case err := <-failed:
+			return nil, err
+		case <-p.wakeup():
+		case <-done:
+			if c := p.pop(); c != nil {
+				return c, nil
+			}
+			return nil, net.ErrClosed
+		}
+	}
+}
+
+func (l *parkingListener) acceptLoop() {
+	defer l.wg.Done()
+	for {
+		raw, err := l.Listener.Accept()
+		if err != nil {
+			if l.closing.Load() {
+				return // Accept says closed once the woken connections are taken
+			}
+			select {
+			case l.failed <- err:
+			case <-l.done:
+				return
+			}
+			if t, ok := err.(interface{ Temporary() bool }); ok && t.Temporary() {
+				continue
+			}
+			return
+		}
+		c := newConn(raw, l.o)
+		c.parkable(l.park, raw)
+		select {
+		case l.accepted <- c:
+		case <-l.done:
+			_ = raw.Close()
+			return
+		}
+	}
+}
+
+// Close stops accepting and ends parking: parked connections with a
+// request waiting are still returned by Accept, the others are closed.
+func (l *parkingListener) Close() error {
+	var err error
+	l.close.Do(func() {
+		l.closing.Store(true)
+		err = l.Listener.Close()
+		l.park.close()
+		close(l.done)
+	})
+	l.wg.Wait()
+	return err
 }
 
 // NewTLSListener terminates TLS itself and hands net/http, by the protocol
@@ -65,7 +168,7 @@ func NewTLSListener(ln net.Listener, cfg *tls.Config, o Options) net.Listener {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &tlsListener{Listener: ln, cfg: cfg, o: o, ready: make(chan net.Conn), failed: make(chan error),
-		ctx: ctx, cancel: cancel}
+		ctx: ctx, cancel: cancel, park: newParker(o.ParkAfter)}
 }
 
 type tlsListener struct {
@@ -73,13 +176,15 @@ type tlsListener struct {
 	cfg *tls.Config
 	o   Options
 
-	start  sync.Once
-	ready  chan net.Conn
-	failed chan error
-	ctx    context.Context // done on Close
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
-	close  sync.Once
+	start   sync.Once
+	ready   chan net.Conn
+	failed  chan error
+	ctx     context.Context // done on Close
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+	close   sync.Once
+	closing atomic.Bool
+	park    *parker // nil: nothing parks
 }
 
 func (l *tlsListener) Accept() (net.Conn, error) {
@@ -87,14 +192,7 @@ func (l *tlsListener) Accept() (net.Conn, error) {
 		l.wg.Add(1)
 		go l.acceptLoop()
 	})
-	select {
-	case c := <-l.ready:
-		return c, nil
-	case err := <-l.failed:
-		return nil, err
-	case <-l.ctx.Done():
-		return nil, net.ErrClosed
-	}
+	return next(l.park, l.ready, l.failed, l.ctx.Done())
 }
 
 func (l *tlsListener) acceptLoop() {
@@ -102,6 +200,9 @@ func (l *tlsListener) acceptLoop() {
 	for {
 		raw, err := l.Listener.Accept()
 		if err != nil {
+			if l.closing.Load() {
+				return // Accept says closed once the woken connections are taken
+			}
 			select {
 			case l.failed <- err:
 			case <-l.ctx.Done():
@@ -142,7 +243,10 @@ func (l *tlsListener) handshake(raw net.Conn) {
 	}
 	var c net.Conn = tc
 	if p := tc.ConnectionState().NegotiatedProtocol; p == "" || p == "http/1.1" {
-		c = tlsConn{Conn: newConn(tc, l.o), tc: tc}
+		fc := newConn(tc, l.o)
+		c = tlsConn{Conn: fc, tc: tc}
+		fc.outer = c
+		fc.parkable(l.park, raw)
 	}
 	select {
 	case l.ready <- c:
@@ -152,12 +256,14 @@ func (l *tlsListener) handshake(raw net.Conn) {
 }
 
 // Close stops accepting and waits for the handshakes under way, which it
-// ends.
+// ends; parked connections go as with NewListener.
 func (l *tlsListener) Close() error {
 	var err error
 	l.close.Do(func() {
-		l.cancel()
+		l.closing.Store(true)
 		err = l.Listener.Close()
+		l.park.close()
+		l.cancel()
 	})
 	l.wg.Wait()
 	return err

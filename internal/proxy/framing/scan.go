@@ -440,3 +440,9 @@ func isTchar(c byte) bool {
 	}
 	return false
 }
+
+// between reports whether the scanner stands between two requests: the
+// last one's framing ended and nothing of the next has been looked at.
+func (s *scanner) between() bool {
+	return s.st == stHead && s.pos == 0 && s.line == 0
+}
