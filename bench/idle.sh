@@ -6,8 +6,10 @@
 #
 #   bench/idle.sh                 # N=10000
 #   N=2000 GOGC=200 bench/idle.sh # env passes through to switchd
+#   TLS=1 bench/idle.sh           # the connections speak TLS 1.3 (HTTP/1.1) to https_listen
 #
-# Knobs: N=10000, WORK=/tmp/switchd-bench, SHARED_BENCH (for the backend).
+# Knobs: N=10000, TLS=, WORK=/tmp/switchd-bench, SHARED_BENCH (for the backend),
+# PROXY_PORT=18090 CONTROL_PORT=19180 BACKEND_PORT=18080 HTTPS_PORT=18443.
 # Loopback only; every process started here is stopped by its PID.
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -42,6 +44,16 @@ STATE_DIR=$(mktemp -d "$WORK/state.XXXXXX")
 CONF=$WORK/idle.toml
 sed -e "s|@PROXY_PORT@|$PROXY_PORT|" -e "s|@CONTROL_PORT@|$CONTROL_PORT|" -e "s|@STATE_DIR@|$STATE_DIR|" \
 	-e "s|@BACKEND_ADDR@|$BACKEND_ADDR|" -e "s|@UPSTREAM_MAX_IDLE@|1024|" "$HERE/perf.toml.in" >"$CONF"
+TARGET=127.0.0.1:$PROXY_PORT TLSARGS=()
+if [ -n "${TLS:-}" ]; then
+	HTTPS_PORT=${HTTPS_PORT:-18443}
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$STATE_DIR/key.pem" \
+		-out "$STATE_DIR/cert.pem" -days 2 -subj /CN=localhost -addext "subjectAltName=DNS:localhost" 2>/dev/null
+	sed -i "s|^http_listen = .*|&\nhttps_listen = \"127.0.0.1:$HTTPS_PORT\"|" "$CONF"
+	printf '\n[tls]\nmode = "files"\ncert_file = "%s"\nkey_file = "%s"\nredirect_http = false\n' \
+		"$STATE_DIR/cert.pem" "$STATE_DIR/key.pem" >>"$CONF"
+	TARGET=127.0.0.1:$HTTPS_PORT TLSARGS=(-tls-ca "$STATE_DIR/cert.pem")
+fi
 "$BIN/bench-backend" -addr "$BACKEND_ADDR" >/dev/null 2>&1 &
 STARTED+=($!)
 "$WORK/switchd" -config "$CONF" >"$WORK/idle-switchd.log" 2>&1 &
@@ -51,11 +63,11 @@ rss() { awk '/^VmRSS/{print $2}' "/proc/$SW/status"; }
 sleep 1
 before=$(rss)
 FIFO=$WORK/idle.out; rm -f "$FIFO"
-"$WORK/idleconns" -addr "127.0.0.1:$PROXY_PORT" -n "$N" -hold 120s >"$FIFO" &
+"$WORK/idleconns" -addr "$TARGET" "${TLSARGS[@]}" -n "$N" -hold 120s >"$FIFO" &
 IC=$!; STARTED+=("$IC")
 for i in $(seq 600); do grep -q '^ready' "$FIFO" 2>/dev/null && break; kill -0 "$IC" || exit 1; sleep 0.2; done
 # Let two GC cycles pass (forced by the 2-minute GC at the latest, here by
 # time): the first request's garbage is gone and stacks have shrunk.
 sleep 5
 after=$(rss)
-echo "switchd idle keep-alive: N=$N rss_before=${before}kB rss_after=${after}kB -> $(awk -v a="$after" -v b="$before" -v n="$N" 'BEGIN{printf "%.1f", (a-b)/n}') KiB/conn (GOGC=${GOGC:-default})"
+echo "switchd idle keep-alive${TLS:+ (TLS)}: N=$N rss_before=${before}kB rss_after=${after}kB -> $(awk -v a="$after" -v b="$before" -v n="$N" 'BEGIN{printf "%.1f", (a-b)/n}') KiB/conn (GOGC=${GOGC:-default})"

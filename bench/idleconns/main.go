@@ -7,6 +7,8 @@ package main
 
 import (
 	"bufio"
+	"crypto/tls"
+	"crypto/x509"
 	"flag"
 	"fmt"
 	"io"
@@ -22,11 +24,27 @@ func main() {
 	addr := flag.String("addr", "127.0.0.1:18090", "the proxy")
 	n := flag.Int("n", 10000, "connections")
 	hold := flag.Duration("hold", time.Minute, "how long to hold them at most")
+	caFile := flag.String("tls-ca", "", "speak TLS (HTTP/1.1), trusting this PEM certificate for the name localhost")
 	flag.Parse()
+	dial := func() (net.Conn, error) { return net.Dial("tcp", *addr) }
+	if *caFile != "" {
+		pem, err := os.ReadFile(*caFile)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "idleconns: %v\n", err)
+			os.Exit(1)
+		}
+		roots := x509.NewCertPool()
+		if !roots.AppendCertsFromPEM(pem) {
+			fmt.Fprintf(os.Stderr, "idleconns: no certificate in %s\n", *caFile)
+			os.Exit(1)
+		}
+		cfg := &tls.Config{RootCAs: roots, ServerName: "localhost", NextProtos: []string{"http/1.1"}}
+		dial = func() (net.Conn, error) { return tls.Dial("tcp", *addr, cfg) }
+	}
 
 	conns := make([]net.Conn, 0, *n)
 	for i := range *n {
-		c, err := net.Dial("tcp", *addr)
+		c, err := dial()
 		if err != nil {
 			fmt.Fprintf(os.Stderr, "idleconns: connection %d: %v\n", i, err)
 			os.Exit(1)

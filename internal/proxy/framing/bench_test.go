@@ -64,20 +64,21 @@ func BenchmarkConn(b *testing.B) {
 }
 
 // BenchmarkServer is one request and its answer on a kept-alive loopback
-// connection to a real http.Server, with and without the check: the
-// difference is what the check adds to a request.
+// connection to a real http.Server, with and without the check (and with
+// parking ready, which never fires here): the differences are what each
+// adds to a request.
 func BenchmarkServer(b *testing.B) {
-	for _, checked := range []bool{false, true} {
-		name := "plain"
-		if checked {
-			name = "checked"
-		}
-		b.Run(name, func(b *testing.B) {
+	for _, tc := range []struct {
+		name      string
+		checked   bool
+		parkAfter time.Duration
+	}{{"plain", false, 0}, {"checked", true, 0}, {"parking", true, time.Minute}} {
+		b.Run(tc.name, func(b *testing.B) {
 			s := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				_, _ = io.WriteString(w, "ok")
 			}))
-			if checked {
-				s.Listener = NewListener(s.Listener, Options{})
+			if tc.checked {
+				s.Listener = NewListener(s.Listener, Options{ParkAfter: tc.parkAfter})
 				s.Config.ConnState = ConnState
 			}
 			s.Start()
