@@ -42,3 +42,19 @@ func ChangeEvent(reason string) string {
 	}
 	return reason
 }
+
+// Conditions of GET /v1/services/{name}/wait?until=: "healthy:COLOUR",
+// "drained:COLOUR" or "stable"; switchctl wait takes the same words.
+const (
+	UntilHealthy = "healthy" // every upstream of the colour passes its checks
+	UntilDrained = "drained" // the colour has no request in flight
+	UntilStable  = "stable"  // the guard's watch after the last change ended
+)
+
+// How the guard's watch after the last change of a service went.
+const (
+	WatchUnknown  = "unknown"  // no change watched yet
+	WatchWatching = "watching" // the watch is on
+	WatchStable   = "stable"   // it ended without a revert
+	WatchReverted = "reverted" // the guard or a failover reverted
+)

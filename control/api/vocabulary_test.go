@@ -39,4 +39,12 @@ func TestWireStrings(t *testing.T) {
 	if !slices.Equal(EventTypes, want) {
 		t.Errorf("EventTypes = %q, want %q", EventTypes, want)
 	}
+	until := []string{UntilHealthy, UntilDrained, UntilStable}
+	if want := []string{"healthy", "drained", "stable"}; !slices.Equal(until, want) {
+		t.Errorf("until conditions = %q, want %q", until, want)
+	}
+	watch := []string{WatchUnknown, WatchWatching, WatchStable, WatchReverted}
+	if want := []string{"unknown", "watching", "stable", "reverted"}; !slices.Equal(watch, want) {
+		t.Errorf("watch outcomes = %q, want %q", watch, want)
+	}
 }

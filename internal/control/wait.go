@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/switchd/switchd/control/api"
 	"github.com/switchd/switchd/internal/config"
 	"github.com/switchd/switchd/internal/switchboard"
 )
@@ -84,12 +85,12 @@ type condFunc func(switchboard.View) (verdict, string)
 func (s *Server) condition(name, until string) (condFunc, error) {
 	kind, arg, _ := strings.Cut(until, ":")
 	switch kind {
-	case "healthy", "drained":
+	case api.UntilHealthy, api.UntilDrained:
 		c, err := config.ParseColor(arg)
 		if err != nil {
 			return nil, fmt.Errorf("until: %v", err)
 		}
-		if kind == "healthy" {
+		if kind == api.UntilHealthy {
 			return func(v switchboard.View) (verdict, string) {
 				up, _, total := v.Service.Snapshot().Pool(c).Counts()
 				need := v.Config.Health.MinHealthy.Need(total)
@@ -114,7 +115,7 @@ func (s *Server) condition(name, until string) (condFunc, error) {
 			}
 			return reached, ""
 		}, nil
-	case "stable":
+	case api.UntilStable:
 		if arg != "" {
 			break
 		}
@@ -123,9 +124,9 @@ func (s *Server) condition(name, until string) (condFunc, error) {
 		}
 		return func(v switchboard.View) (verdict, string) {
 			switch s.o.Guard.Stability(name) {
-			case "stable":
+			case api.WatchStable:
 				return reached, ""
-			case "reverted":
+			case api.WatchReverted:
 				g := s.o.Guard.Status(name)
 				msg := fmt.Sprintf("%s: the guard reverted to %s", name, v.Record.Active)
 				if g != nil && g.LastTrip != nil {

@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/switchd/switchd/control/api"
 )
 
 // invocation is a parsed command line.
@@ -243,13 +245,13 @@ func waitArgs(args []string) (svc, until string, err error) {
 	switch {
 	case len(args) == 3:
 		svc, cond = args[0], args[1:]
-	case len(args) == 2 && args[0] != "healthy" && args[0] != "drained":
+	case len(args) == 2 && args[0] != api.UntilHealthy && args[0] != api.UntilDrained:
 		svc, cond = args[0], args[1:]
 	}
 	switch {
-	case len(cond) == 1 && cond[0] == "stable":
-		return svc, "stable", nil
-	case len(cond) == 2 && (cond[0] == "healthy" || cond[0] == "drained"):
+	case len(cond) == 1 && cond[0] == api.UntilStable:
+		return svc, api.UntilStable, nil
+	case len(cond) == 2 && (cond[0] == api.UntilHealthy || cond[0] == api.UntilDrained):
 		if !isColor(cond[1]) {
 			return "", "", fmt.Errorf("bad colour %q: want blue or green", cond[1])
 		}

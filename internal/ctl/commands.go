@@ -172,7 +172,7 @@ func (r *runner) change(ctx context.Context) error {
 	}
 	wctx, cancel := r.stepContext(ctx, stableTimeout(res.Service, time.Now()))
 	defer cancel()
-	waitJSON, w, err := r.waitUntil(wctx, name, "stable")
+	waitJSON, w, err := r.waitUntil(wctx, name, api.UntilStable)
 	if err != nil {
 		return err
 	}
@@ -181,7 +181,7 @@ func (r *runner) change(ctx context.Context) error {
 		r.printJSON(fmt.Appendf(nil, `{"change":%s,"wait":%s}`, bytes.TrimSpace(changeJSON), bytes.TrimSpace(waitJSON)))
 		return nil
 	}
-	r.println(formatReached(name, "stable", w))
+	r.println(formatReached(name, api.UntilStable, w))
 	return nil
 }
 

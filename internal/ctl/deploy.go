@@ -107,7 +107,7 @@ func (r *runner) deploy(ctx context.Context) error {
 	step("stable")
 	wctx, cancel := r.stepContext(ctx, stableTimeout(res.Service, time.Now()))
 	defer cancel()
-	if _, _, err := r.waitUntil(wctx, name, "stable"); err != nil {
+	if _, _, err := r.waitUntil(wctx, name, api.UntilStable); err != nil {
 		return err
 	}
 	r.progress(fmt.Sprintf("%s: stable: the guard's watch ended without a revert", name))

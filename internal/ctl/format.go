@@ -220,11 +220,11 @@ func formatReached(name, until string, w api.WaitResult) string {
 	kind, color, _ := strings.Cut(until, ":")
 	p := s.Pools[color]
 	switch kind {
-	case "healthy":
+	case api.UntilHealthy:
 		return fmt.Sprintf("%s: %s healthy (%d/%d up)", name, color, p.Healthy, p.Total)
-	case "drained":
+	case api.UntilDrained:
 		return fmt.Sprintf("%s: %s drained (%d in flight)", name, color, p.Inflight)
-	case "stable":
+	case api.UntilStable:
 		return fmt.Sprintf("%s: %s stable (generation %d)", name, s.Active, s.Generation)
 	}
 	return fmt.Sprintf("%s: %s reached", name, until)

@@ -21,7 +21,8 @@
 // Guard.mu; the guard, in turn, never holds Guard.mu while it calls
 // Switcher.Revert, and only calls the lock-free Switcher.Counts under it.
 //
-// guard imports config and switchboard (for Change and Reason). It must not
+// guard imports control/api (the words of its watch's outcome), config and
+// switchboard (for Change and Reason). It must not
 // import proxy, health, metrics, control or daemon: pool health comes
 // through Switcher.Counts, requests through Service.RecordAt.
 package guard

@@ -3,6 +3,7 @@ package guard
 import (
 	"time"
 
+	"github.com/switchd/switchd/control/api"
 	"github.com/switchd/switchd/internal/config"
 	"github.com/switchd/switchd/internal/switchboard"
 )
@@ -48,13 +49,13 @@ const (
 func (s WatchState) String() string {
 	switch s {
 	case Watching:
-		return "watching"
+		return api.WatchWatching
 	case Stable:
-		return "stable"
+		return api.WatchStable
 	case Reverted:
-		return "reverted"
+		return api.WatchReverted
 	}
-	return "unknown"
+	return api.WatchUnknown
 }
 
 // Outcome is what a waiter on `wait?until=stable` needs to know about the
