@@ -111,15 +111,7 @@ func (l *parkingListener) acceptLoop() {
 	for {
 		raw, err := l.Listener.Accept()
 		if err != nil {
-			if l.closing.Load() {
-				return // Accept says closed once the woken connections are taken
-			}
-			select {
-			case l.failed <- err:
-			case <-l.done:
-				return
-			}
-			if t, ok := err.(interface{ Temporary() bool }); ok && t.Temporary() {
+			if acceptFailed(err, &l.closing, l.failed, l.done) {
 				continue
 			}
 			return
@@ -133,6 +125,24 @@ func (l *parkingListener) acceptLoop() {
 			return
 		}
 	}
+}
+
+// acceptFailed hands an accept loop's error to Accept (through failed) and
+// says whether the loop goes on: after an error that says it is temporary
+// (too many open files, say), as http.Server retries. A listener that is
+// closing reports nothing: Accept says closed once the woken connections
+// are taken.
+func acceptFailed(err error, closing *atomic.Bool, failed chan<- error, done <-chan struct{}) bool {
+	if closing.Load() {
+		return false
+	}
+	select {
+	case failed <- err:
+	case <-done:
+		return false
+	}
+	t, ok := err.(interface{ Temporary() bool })
+	return ok && t.Temporary()
 }
 
 // Close stops accepting and ends parking: parked connections with a
@@ -200,17 +210,7 @@ func (l *tlsListener) acceptLoop() {
 	for {
 		raw, err := l.Listener.Accept()
 		if err != nil {
-			if l.closing.Load() {
-				return // Accept says closed once the woken connections are taken
-			}
-			select {
-			case l.failed <- err:
-			case <-l.ctx.Done():
-				return
-			}
-			// http.Server retries after an error that says it is temporary
-			// (too many open files, say); so does this loop.
-			if t, ok := err.(interface{ Temporary() bool }); ok && t.Temporary() {
+			if acceptFailed(err, &l.closing, l.failed, l.ctx.Done()) {
 				continue
 			}
 			return
