@@ -129,9 +129,11 @@ func (l *parkingListener) acceptLoop() {
 
 // acceptFailed hands an accept loop's error to Accept (through failed) and
 // says whether the loop goes on: after an error that says it is temporary
-// (too many open files, say), as http.Server retries. A listener that is
-// closing reports nothing: Accept says closed once the woken connections
-// are taken.
+// (too many open files, say), as http.Server retries. failed is unbuffered,
+// so the loop waits for Accept to take each error: http.Server's backoff
+// between Accepts paces the retries, and the loop never spins. A listener
+// that is closing reports nothing: Accept says closed once the woken
+// connections are taken.
 func acceptFailed(err error, closing *atomic.Bool, failed chan<- error, done <-chan struct{}) bool {
 	if closing.Load() {
 		return false

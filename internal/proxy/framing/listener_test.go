@@ -65,9 +65,20 @@ func accept(t *testing.T, ln net.Listener) (net.Conn, error) {
 	}
 }
 
+// waitTaken waits until the listener's loop has taken the step queued.
+func waitTaken(t *testing.T, steps chan error) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); len(steps) > 0; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the accept loop did not take its step")
+		}
+	}
+}
+
 // TestAcceptErrors: the listeners that accept on a goroutine of their own
-// (parking, TLS) pass an accept error to Accept as it came, keep accepting
-// after a temporary one (as http.Server retries), and stop after any other.
+// (parking, TLS) pass an accept error to Accept as it came, accept nothing
+// more until Accept has taken it, keep accepting after a temporary one (as
+// http.Server retries), and stop after any other.
 func TestAcceptErrors(t *testing.T) {
 	donor := httptest.NewTLSServer(http.NotFoundHandler())
 	cfg := &tls.Config{Certificates: donor.TLS.Certificates}
@@ -101,9 +112,24 @@ func TestAcceptErrors(t *testing.T) {
 			ln := tc.wrap(sl)
 			defer ln.Close()
 
-			sl.steps <- tempErr{}
+			sl.steps <- tempErr{} // the first Accept starts the loop
 			if _, err := accept(t, ln); !errors.Is(err, tempErr{}) {
 				t.Fatalf("first Accept: %v, want the temporary error", err)
+			}
+			// Until Accept takes an error the loop accepts nothing more, so
+			// http.Server's backoff paces the retries: a second step stays
+			// unread meanwhile.
+			sl.steps <- tempErr{}
+			waitTaken(t, sl.steps)
+			sl.steps <- tempErr{}
+			time.Sleep(10 * time.Millisecond)
+			if len(sl.steps) != 1 {
+				t.Fatal("the accept loop accepted again before Accept took its error")
+			}
+			for range 2 {
+				if _, err := accept(t, ln); !errors.Is(err, tempErr{}) {
+					t.Fatalf("Accept: %v, want the temporary error", err)
+				}
 			}
 			sl.steps <- nil
 			cl, err := tc.dial(raw.Addr().String())
