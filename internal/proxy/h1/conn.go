@@ -43,6 +43,11 @@ type conn struct {
 	peekAlive bool
 	peekBuf   [1]byte
 
+	// first is firstBytes' callback, made once (first_linux.go).
+	first    func(fd uintptr) bool
+	firstErr error
+	fdr      fdReader
+
 	aborted atomic.Bool // abort closed the connection
 
 	// hmu orders the writer goroutine's start of the header timeout after
@@ -57,6 +62,7 @@ func newConn(t *Transport, nc net.Conn) *conn {
 		c.raw, _ = sc.SyscallConn()
 	}
 	c.peek = c.peekFD
+	c.first = c.firstFD
 	return c
 }
 
@@ -124,6 +130,7 @@ func (c *conn) roundTrip(ctx context.Context, req *http.Request, a *Attempt) (*h
 		x.stop()
 		resp.Body = &upgraded{br: c.br, Conn: c.nc}
 		c.br = nil
+		buffersHeld.Add(-1) // the tunnel's now, back to the pool when read
 		return resp, nil
 	}
 	reuse := !resp.Close && !req.Close
@@ -220,17 +227,11 @@ func (b *watchedBody) Close() error { return b.rc.Close() }
 // to the context's httptrace.ClientTrace (ReverseProxy forwards them to
 // the client through its Got1xxResponse), looked up only when one comes.
 func (c *conn) readHead(ctx context.Context, req *http.Request, a *Attempt, deadline bool) (*http.Response, error) {
-	br, _ := bufReaders.Get().(*bufio.Reader)
-	if br == nil {
-		br = bufio.NewReaderSize(&c.lr, readBufferSize)
-	} else {
-		br.Reset(&c.lr)
-	}
-	c.br = br
 	c.lr.n = c.t.o.MaxHeaderBytes
-	if _, err := br.Peek(1); err != nil {
+	if err := c.firstBytes(); err != nil {
 		return nil, err
 	}
+	br := c.br
 	if a != nil {
 		a.GotFirstByte = true
 	}
@@ -259,11 +260,42 @@ func (c *conn) readHead(ctx context.Context, req *http.Request, a *Attempt, dead
 	}
 }
 
-// releaseReader gives the read buffer back to the pool.
+// takeReader is a read buffer from the pool, reading through c.lr.
+func (c *conn) takeReader() *bufio.Reader {
+	buffersHeld.Add(1)
+	br, _ := bufReaders.Get().(*bufio.Reader)
+	if br == nil {
+		return bufio.NewReaderSize(&c.lr, readBufferSize)
+	}
+	br.Reset(&c.lr)
+	return br
+}
+
+// putReader gives a read buffer back to the pool.
+func putReader(br *bufio.Reader) {
+	br.Reset(nil)
+	bufReaders.Put(br)
+	buffersHeld.Add(-1)
+}
+
+// buffersHeld counts the read buffers exchanges hold: those reading an
+// answer now (an exchange waiting for one holds none on Linux).
+var buffersHeld atomic.Int64
+
+// fillBuffered is firstBytes the usual way: a buffer held while the read
+// waits.
+func (c *conn) fillBuffered() error {
+	c.br = c.takeReader()
+	_, err := c.br.Peek(1)
+	return err
+}
+
+// releaseReader gives the exchange's read buffer back to the pool.
 func (c *conn) releaseReader() {
-	c.br.Reset(nil)
-	bufReaders.Put(c.br)
-	c.br = nil
+	if c.br != nil {
+		putReader(c.br)
+		c.br = nil
+	}
 }
 
 // endHead lifts the header timeout once the head is in.
