@@ -11,11 +11,11 @@ import (
 	"go.uber.org/zap/zapcore"
 )
 
-// bodyWatch is the upstream's response body as ReverseProxy copies it to the
+// bodyWatch is the upstream's response body as forward copies it to the
 // client. It keeps the first read error other than io.EOF: the upstream
 // reset or closed the connection before the end of its body (a crash, an
 // OOM kill, a short Content-Length). By then the status line is out, so all
-// ReverseProxy can do is cut the client's connection (it panics with
+// forward can do is cut the client's connection (it panics with
 // http.ErrAbortHandler), and modifyResponse has already classed the request
 // by its status: without what is kept here, both an upstream that died and
 // a client that left mid-body would count as the upstream's 2xx. It lives
@@ -23,7 +23,7 @@ import (
 type bodyWatch struct {
 	io.ReadCloser
 	err error
-	// eof: the body was read to its end. ReverseProxy reads until an
+	// eof: the body was read to its end. forward reads until an
 	// error, so a watched body without it and without err was left
 	// because writing to the client failed.
 	eof bool
@@ -39,7 +39,7 @@ const (
 	abortedByClient
 )
 
-// watch puts b between resp and ReverseProxy. Only ReverseProxy's goroutine
+// watch puts b between resp and forward. Only forward's goroutine
 // reads the body, and finish runs on it too: no lock.
 func (b *bodyWatch) watch(resp *http.Response) {
 	if resp.Body == nil || resp.Body == http.NoBody {

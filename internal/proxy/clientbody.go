@@ -14,7 +14,7 @@ import (
 // clientBody wraps a request body that streams to the upstream (one over
 // maxReplayBody) for two reasons. A read error from it is the client's
 // (bad chunking, a body cut short, too slow), yet the Transport reports it
-// like any other, and ReverseProxy hands it to errorHandler, which would
+// like any other, and forward hands it to errorHandler, which would
 // answer 502 and count it against the colour: clientBody keeps the error
 // so that errorHandler can tell. And every read gets the body read timeout
 // as its deadline, so a client trickling a large body cannot hold an

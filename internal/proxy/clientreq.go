@@ -33,11 +33,11 @@ func badTrailer(t http.Header) bool {
 
 // stripUpgrade removes an Upgrade header that does not ask for exactly a
 // WebSocket, so that the request goes to the upstream as a plain one (as
-// nginx does without proxy_set_header Upgrade). ReverseProxy switches
+// nginx does without proxy_set_header Upgrade). forward switches
 // protocols on any Upgrade token the upstream agrees to, after which the
 // bytes go through unparsed; only a WebSocket is wanted here. The
 // Connection header naming "upgrade" goes with the other hop-by-hop
-// headers in ReverseProxy, and without Upgrade it asks for nothing.
+// headers in forward, and without Upgrade it asks for nothing.
 func stripUpgrade(h http.Header) {
 	v, ok := h["Upgrade"]
 	if !ok {

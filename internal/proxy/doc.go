@@ -1,5 +1,7 @@
 // Package proxy is the request path: Host → service snapshot → colour →
-// upstream, through net/http/httputil.ReverseProxy.
+// upstream, through forward (forward.go: the proxying itself, with the
+// rules for hop-by-hop headers, 1xx answers, trailers, flushing and
+// WebSocket upgrades).
 //
 // Routing state is an immutable Snapshot per service behind an
 // atomic.Pointer, loaded once per request, so a flip changes the very next

@@ -1,14 +1,14 @@
 package proxy
 
 import (
-	"net/http/httputil"
+	"net/http"
 	"net/netip"
 	"strings"
 )
 
 // clientAddrHeaders name the client's address (or port) for the upstream in
-// the ways other proxies and CDNs do. ReverseProxy drops Forwarded and
-// X-Forwarded-For/-Host/-Proto itself; these it passes on, so a client could
+// the ways other proxies and CDNs do. upstreamHeader drops Forwarded and
+// X-Forwarded-For/-Host/-Proto; these it passes on, so a client could
 // forge its address to an upstream that believes one of them.
 var clientAddrHeaders = [...]string{"X-Real-Ip", "X-Client-Ip", "True-Client-Ip", "X-Forwarded-Port",
 	"X-Cluster-Client-Ip", "Cf-Connecting-Ip", "Fastly-Client-Ip"}
@@ -18,8 +18,7 @@ var clientAddrHeaders = [...]string{"X-Real-Ip", "X-Client-Ip", "True-Client-Ip"
 // X-Real-IP and the other clientAddrHeaders); anybody else's are replaced
 // or, for the headers switchd does not set, removed, so a client cannot
 // forge its address.
-func (h *Handler) setForwarded(pr *httputil.ProxyRequest) {
-	in, out := pr.In, pr.Out
+func (h *Handler) setForwarded(in, out *http.Request) {
 	client := hostOnly(in.RemoteAddr)
 	ip, err := netip.ParseAddr(client)
 	if err == nil && ip.Is4In6() {

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"io"
 	"net/http"
-	"net/http/httputil"
 	"net/netip"
 	"sync/atomic"
 	"time"
@@ -15,16 +14,15 @@ import (
 
 	"github.com/switchd/switchd/internal/config"
 	"github.com/switchd/switchd/internal/health"
-	"github.com/switchd/switchd/internal/zaplog"
 )
 
 // Handler is the public http.Handler: it routes every request to the active
 // (or, with the preview secret, the idle) colour of its service.
 type Handler struct {
-	router *Router
-	rp     *httputil.ReverseProxy
-	log    *zap.Logger
-	access *zap.Logger // access lines
+	router  *Router
+	buffers bufferPool // body copy buffers
+	log     *zap.Logger
+	access  *zap.Logger // access lines
 
 	trusted   atomic.Pointer[[]netip.Prefix]
 	accessLog atomic.Bool
@@ -69,17 +67,6 @@ func NewHandler(router *Router, o HandlerOptions) *Handler {
 	h.SetBodyTimeout(o.BodyTimeout)
 	h.SetTrustedProxies(o.TrustedProxies)
 	h.accessLog.Store(o.AccessLog)
-	h.rp = &httputil.ReverseProxy{
-		Rewrite:    h.rewrite,
-		Transport:  retryTransport{},
-		BufferPool: &bufferPool{},
-		// FlushInterval stays 0: ReverseProxy already flushes at once for
-		// text/event-stream and for answers of unknown length, and a fixed
-		// length answer goes out in one write with its headers.
-		ErrorHandler:   h.errorHandler,
-		ModifyResponse: modifyResponse,
-		ErrorLog:       zaplog.StdLogger(o.Logger, "reverse proxy", zapcore.DebugLevel, nil), // body copy errors
-	}
 	return h
 }
 
@@ -98,9 +85,7 @@ func (h *Handler) SetBodyTimeout(d time.Duration) {
 // SetAccessLog turns access logs on or off (on reload).
 func (h *Handler) SetAccessLog(on bool) { h.accessLog.Store(on) }
 
-type ctxKey struct{}
-
-// reqState travels with one request through ReverseProxy's hooks.
+// reqState is one request's on its way through the handler.
 type reqState struct {
 	svc      *Service
 	pool     *Pool
@@ -110,14 +95,10 @@ type reqState struct {
 	replay   bool       // the request may be sent again if it was never sent
 	status   int
 	class    Class
-	headers  time.Time // when the response headers were ready
-	conn     connTrace // the connections it went out on (idle.go)
-	cut      bodyWatch // the upstream's response body (aborted.go)
-}
-
-func stateOf(r *http.Request) *reqState {
-	rs, _ := r.Context().Value(ctxKey{}).(*reqState)
-	return rs
+	headers  time.Time           // when the response headers were ready
+	conn     connTrace           // the connections it went out on (idle.go)
+	cut      bodyWatch           // the upstream's response body (aborted.go)
+	w        http.ResponseWriter // while the request is sent: for 1xx answers
 }
 
 // ServeHTTP implements http.Handler.
@@ -181,12 +162,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		rs.stream = clientBody{body: r.Body, rc: http.NewResponseController(w), timeout: timeout}
 		r.Body = &rs.stream
 	}
-	h.rp.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, rs)))
+	h.forward(w, r, rs)
 }
 
 func (h *Handler) finish(r *http.Request, rs *reqState, color config.Color, preview bool, start time.Time) {
 	if rs.class == ClassNone || rs.cut.broken() {
-		// The body did not reach the client whole (ReverseProxy panicked
+		// The body did not reach the client whole (forward panicked
 		// with http.ErrAbortHandler after the headers went out).
 		h.cutOff(r, rs)
 	}
@@ -214,19 +195,8 @@ func (h *Handler) finish(r *http.Request, rs *reqState, color config.Color, prev
 	}
 }
 
-// rewrite is ReverseProxy's Rewrite: by now hop-by-hop and inbound
-// X-Forwarded-* headers are gone from pr.Out.
-func (h *Handler) rewrite(pr *httputil.ProxyRequest) {
-	rs := stateOf(pr.In)
-	u := rs.upstream
-	pr.Out.URL.Scheme = u.scheme
-	pr.Out.URL.Host = u.host
-	// pr.Out.Host stays the client's Host: upstreams route and build links by it.
-	h.setForwarded(pr)
-}
-
-func modifyResponse(resp *http.Response) error {
-	rs := stateOf(resp.Request)
+// answered records the upstream's answer, before its body is copied.
+func (rs *reqState) answered(resp *http.Response) {
 	rs.headers = time.Now()
 	rs.status = resp.StatusCode
 	rs.class = classOf(resp.StatusCode)
@@ -234,16 +204,14 @@ func modifyResponse(resp *http.Response) error {
 		if rwc, ok := resp.Body.(io.ReadWriteCloser); ok {
 			resp.Body = rs.svc.upgrades[rs.pool.color.Index()].add(rwc, rs.upstream)
 		}
-		return nil
+		return
 	}
 	rs.cut.watch(resp)
-	return nil
 }
 
 // errorHandler answers for an upstream that could not: 504 on a timeout,
 // 502 otherwise, nothing when the client went away.
-func (h *Handler) errorHandler(w http.ResponseWriter, r *http.Request, err error) {
-	rs := stateOf(r)
+func (h *Handler) errorHandler(w http.ResponseWriter, r *http.Request, rs *reqState, err error) {
 	if cerr := rs.stream.failure(r.Context().Err() != nil); cerr != nil {
 		h.clientFailed(w, r, rs, cerr)
 		return

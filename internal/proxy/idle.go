@@ -22,8 +22,9 @@ type connTrace struct {
 	stale bool
 }
 
-// begin resets what the previous attempt saw: a failed dial sets nothing.
-func (c *connTrace) begin() { c.attempt = h1.Attempt{} }
+// begin resets what the previous attempt saw (a failed dial sets
+// nothing); the attempt's 1xx answers go to inf.
+func (c *connTrace) begin(inf h1.Informational) { c.attempt = h1.Attempt{Informational: inf} }
 
 // staleConn reports whether the attempt that returned err died on a
 // kept-alive connection before any byte came back. A timeout is not that:

@@ -53,15 +53,12 @@ type readCloser struct {
 	io.Closer
 }
 
-// retryTransport sends the request to the upstream chosen for it. When a
+// roundTrip sends the request to the upstream chosen for it. When a
 // kept-alive connection turned out dead it resends once, on a new
 // connection to the same upstream (idle.go); when the connection could not
 // be made at all, once to another upstream of the same colour: nothing
 // reached the first one, so any method is safe.
-type retryTransport struct{}
-
-func (retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
-	rs := stateOf(req)
+func (rs *reqState) roundTrip(req *http.Request) (*http.Response, error) {
 	u := rs.upstream
 	resp, err := rs.send(u, req, false)
 	if err == nil {
@@ -110,7 +107,7 @@ func (retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 // send makes one attempt to u (on a new connection when fresh), counted
 // in u's requests in flight.
 func (rs *reqState) send(u *Upstream, req *http.Request, fresh bool) (*http.Response, error) {
-	rs.conn.begin()
+	rs.conn.begin(rs)
 	u.inflight.Add(1)
 	defer u.inflight.Add(-1)
 	return u.transport.Send(req, fresh, &rs.conn.attempt)

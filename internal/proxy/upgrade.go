@@ -1,14 +1,22 @@
 package proxy
 
 import (
+	"context"
+	"errors"
+	"fmt"
 	"io"
+	"net/http"
+	"strings"
 	"sync"
 	"time"
+
+	"go.uber.org/zap"
 )
 
 // connSet tracks the upgraded connections of one colour so that a flip can
-// close them after the drain timeout. ReverseProxy copies both ways between
-// the client and the upstream; closing the upstream side ends both copies.
+// close them after the drain timeout. switchProtocols copies both ways
+// between the client and the upstream; closing the upstream side ends both
+// copies.
 type connSet struct {
 	mu    sync.Mutex
 	conns map[*trackedConn]struct{}
@@ -70,3 +78,77 @@ func (s *connSet) closeIf(cutoff time.Time, which func(*Upstream) bool) {
 		_ = c.Close()
 	}
 }
+
+// switchProtocols joins the client and the upstream once the upstream has
+// answered 101 to a WebSocket request: the answer goes to the client over
+// its hijacked connection, then bytes are copied both ways until one side
+// ends. The upstream connection closes when the request's context ends
+// (the drain closes it through its connSet) and when this returns.
+func (h *Handler) switchProtocols(w http.ResponseWriter, r, out *http.Request, res *http.Response, rs *reqState) {
+	back, ok := res.Body.(io.ReadWriteCloser)
+	if !ok {
+		_ = res.Body.Close()
+		h.errorHandler(w, r, rs, errors.New("internal error: 101 switching protocols response with non-writable body"))
+		return
+	}
+	defer back.Close()
+	reqUp, resUp := upgradeType(out.Header), upgradeType(res.Header)
+	if !isPrint(resUp) {
+		h.errorHandler(w, r, rs, errInvalidUpgrade("backend", resUp))
+		return
+	}
+	if !strings.EqualFold(reqUp, resUp) {
+		h.errorHandler(w, r, rs, fmt.Errorf("backend tried to switch protocol %q when %q was requested", resUp, reqUp))
+		return
+	}
+	conn, brw, err := http.NewResponseController(w).Hijack()
+	if err != nil {
+		h.errorHandler(w, r, rs, fmt.Errorf("hijack failed on protocol switch: %w", err))
+		return
+	}
+	defer conn.Close()
+	stop := context.AfterFunc(r.Context(), func() { _ = back.Close() })
+	defer stop()
+
+	copyHeader(w.Header(), res.Header)
+	res.Header = w.Header()
+	res.Body = nil // res.Write writes the head only
+	if err := res.Write(brw); err != nil {
+		h.log.Debug("protocol switch: writing the answer", zap.Error(err))
+		return
+	}
+	if err := brw.Flush(); err != nil {
+		h.log.Debug("protocol switch: writing the answer", zap.Error(err))
+		return
+	}
+	// What the client sent behind its request, before the 101, is in
+	// net/http's buffer: it goes first.
+	var client io.Reader = conn
+	if n := brw.Reader.Buffered(); n > 0 {
+		client = io.MultiReader(io.LimitReader(brw.Reader, int64(n)), conn)
+	}
+	errc := make(chan error, 2)
+	go tunnel(errc, back, client)
+	go tunnel(errc, conn, back)
+	// Until one direction fails or cannot half-close, or both end.
+	if err := <-errc; err == nil {
+		<-errc
+	}
+}
+
+// tunnel copies one direction of a switched connection. At the end of src
+// it half-closes dst where it can, so that the other side sees it and the
+// other direction goes on; where it cannot, the switched connection ends.
+func tunnel(errc chan<- error, dst io.Writer, src io.Reader) {
+	if _, err := io.Copy(dst, src); err != nil {
+		errc <- err
+		return
+	}
+	if cw, ok := dst.(interface{ CloseWrite() error }); ok {
+		errc <- cw.CloseWrite()
+		return
+	}
+	errc <- errTunnelDone // no half-close: end both directions
+}
+
+var errTunnelDone = errors.New("switched connection: one side ended")

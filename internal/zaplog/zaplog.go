@@ -1,5 +1,5 @@
 // Package zaplog hands zap to the standard library's components that log
-// through a *log.Logger (net/http's server, httputil.ReverseProxy).
+// through a *log.Logger (net/http's server).
 package zaplog
 
 import (

@@ -279,7 +279,7 @@ func (c *Conn) refuse(why error) {
 func (c *Conn) Tunnel() { c.mode.Store(uint32(modeTunnel)) }
 
 // CloseWrite half-closes the connection when the wrapped one can; net/http
-// and ReverseProxy's upgrade copy look for it.
+// and the proxy's WebSocket tunnel look for it.
 func (c *Conn) CloseWrite() error {
 	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
 		return cw.CloseWrite()

@@ -9,8 +9,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/http/httptrace"
-	"net/textproto"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -111,7 +109,7 @@ func (c *conn) roundTrip(ctx context.Context, req *http.Request, a *Attempt) (*h
 		x.writer = &bodyWriter{done: make(chan struct{})}
 		go c.writeBody(req, x.writer, timeout)
 	}
-	resp, err := c.readHead(ctx, req, a, timeout > 0)
+	resp, err := c.readHead(req, a, timeout > 0)
 	if err != nil {
 		x.stop()
 		c.close()
@@ -224,9 +222,8 @@ func (b *watchedBody) Read(p []byte) (int, error) {
 func (b *watchedBody) Close() error { return b.rc.Close() }
 
 // readHead reads the final response head, passing informational ones on
-// to the context's httptrace.ClientTrace (ReverseProxy forwards them to
-// the client through its Got1xxResponse), looked up only when one comes.
-func (c *conn) readHead(ctx context.Context, req *http.Request, a *Attempt, deadline bool) (*http.Response, error) {
+// to a.Informational (the proxy forwards them to the client).
+func (c *conn) readHead(req *http.Request, a *Attempt, deadline bool) (*http.Response, error) {
 	c.lr.n = c.t.o.MaxHeaderBytes
 	if err := c.firstBytes(); err != nil {
 		return nil, err
@@ -252,8 +249,8 @@ func (c *conn) readHead(ctx context.Context, req *http.Request, a *Attempt, dead
 		if n == max1xx {
 			return nil, errors.New("upstream sent too many 1xx responses")
 		}
-		if trace := httptrace.ContextClientTrace(ctx); trace != nil && trace.Got1xxResponse != nil {
-			if err := trace.Got1xxResponse(code, textproto.MIMEHeader(resp.Header)); err != nil {
+		if a != nil && a.Informational != nil {
+			if err := a.Informational.Got1xx(code, resp.Header); err != nil {
 				return nil, err
 			}
 		}

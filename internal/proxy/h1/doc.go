@@ -21,7 +21,8 @@
 // cannot see (a close racing the request) reaches the caller as an error on
 // a reused connection before any byte came back (Send's Attempt says
 // which), and the proxy resends on a new connection (Send with fresh).
-// Of httptrace's hooks only Got1xxResponse is called (ReverseProxy's).
+// httptrace hooks are not called: Send's Attempt says what the caller needs
+// to know of the connection, and passes the 1xx answers on.
 //
 // Responses are parsed by net/http's own http.ReadResponse and requests
 // written by http.Request.Write, so the framing rules (chunked encoding,

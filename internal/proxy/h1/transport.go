@@ -75,6 +75,16 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 type Attempt struct {
 	Reused       bool // the request went out on a kept-alive connection
 	GotFirstByte bool // some byte of an answer came back
+
+	// Informational receives the 1xx answers before the final one (not
+	// 101, which is final); nil drops them. Set by the caller.
+	Informational Informational
+}
+
+// Informational is told of each 1xx answer as it is read, on the
+// exchange's goroutine; an error ends the exchange.
+type Informational interface {
+	Got1xx(code int, header http.Header) error
 }
 
 // Send is RoundTrip on a new connection when fresh (a resend after a

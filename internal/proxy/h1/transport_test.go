@@ -11,8 +11,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"net/http/httptrace"
-	"net/textproto"
 	"runtime"
 	"strings"
 	"testing"
@@ -179,15 +177,9 @@ func TestInformational(t *testing.T) {
 		}
 	})
 	tr := newTransport(t, s.addr(), testOptions())
-	var got []string
-	ctx := httptrace.WithClientTrace(context.Background(), &httptrace.ClientTrace{
-		Got1xxResponse: func(code int, h textproto.MIMEHeader) error {
-			got = append(got, fmt.Sprint(code, " ", h.Get("Link")))
-			return nil
-		},
-	})
-	req, _ := http.NewRequestWithContext(ctx, "GET", "http://"+s.addr()+"/", nil)
-	resp, err := tr.RoundTrip(req)
+	var got informationals
+	req, _ := http.NewRequest("GET", "http://"+s.addr()+"/", nil)
+	resp, err := tr.Send(req, false, &Attempt{Informational: &got})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -197,9 +189,17 @@ func TestInformational(t *testing.T) {
 		t.Fatalf("final %d %q, 1xx %q", resp.StatusCode, b, got)
 	}
 	req, _ = http.NewRequest("GET", "http://"+s.addr()+"/flood", nil)
-	if _, err := tr.RoundTrip(req); err == nil || !strings.Contains(err.Error(), "1xx") {
+	if _, err := tr.Send(req, false, &Attempt{Informational: &got}); err == nil || !strings.Contains(err.Error(), "1xx") {
 		t.Fatalf("100 informational answers: %v, want an error", err)
 	}
+}
+
+// informationals records the 1xx answers of an exchange.
+type informationals []string
+
+func (g *informationals) Got1xx(code int, h http.Header) error {
+	*g = append(*g, fmt.Sprint(code, " ", h.Get("Link")))
+	return nil
 }
 
 // TestUpgrade: a 101 answer's body is the connection, both ways, starting
