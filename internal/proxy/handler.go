@@ -85,7 +85,7 @@ func (h *Handler) SetBodyTimeout(d time.Duration) {
 // SetAccessLog turns access logs on or off (on reload).
 func (h *Handler) SetAccessLog(on bool) { h.accessLog.Store(on) }
 
-// reqState is one request's on its way through the handler.
+// reqState is what one request keeps on its way through the handler.
 type reqState struct {
 	svc      *Service
 	pool     *Pool
