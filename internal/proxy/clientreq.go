@@ -32,19 +32,22 @@ func badTrailer(t http.Header) bool {
 }
 
 // stripUpgrade removes an Upgrade header that does not ask for exactly a
-// WebSocket, so that the request goes to the upstream as a plain one (as
-// nginx does without proxy_set_header Upgrade). forward switches
-// protocols on any Upgrade token the upstream agrees to, after which the
-// bytes go through unparsed; only a WebSocket is wanted here. The
+// WebSocket, or that comes with a body, so that the request goes to the
+// upstream as a plain one (as nginx does without proxy_set_header
+// Upgrade). forward switches protocols on any Upgrade token the upstream
+// agrees to, after which the bytes go through unparsed; only a WebSocket
+// is wanted here, and a WebSocket handshake has no body: the body of one
+// that had would still be read from the client's connection after the
+// switch, by the upstream client, while the tunnel reads it too. The
 // Connection header naming "upgrade" goes with the other hop-by-hop
 // headers in forward, and without Upgrade it asks for nothing.
-func stripUpgrade(h http.Header) {
-	v, ok := h["Upgrade"]
+func stripUpgrade(r *http.Request) {
+	v, ok := r.Header["Upgrade"]
 	if !ok {
 		return
 	}
-	if len(v) == 1 && strings.EqualFold(strings.TrimSpace(v[0]), "websocket") {
+	if len(v) == 1 && strings.EqualFold(strings.TrimSpace(v[0]), "websocket") && r.ContentLength == 0 {
 		return
 	}
-	delete(h, "Upgrade")
+	delete(r.Header, "Upgrade")
 }

@@ -34,7 +34,7 @@ func (h *Handler) forward(w http.ResponseWriter, r *http.Request, rs *reqState) 
 		// not allowed, a read after Close is harmless.
 		defer out.Body.Close()
 	}
-	rs.w = w
+	rs.w, rs.expect100 = w, httpguts.HeaderValuesContainsToken(r.Header["Expect"], "100-continue")
 	res, err := rs.roundTrip(out)
 	rs.w = nil
 	if err != nil {
@@ -60,6 +60,11 @@ func (h *Handler) forward(w http.ResponseWriter, r *http.Request, rs *reqState) 
 			keys = append(keys, k)
 		}
 		dst.Add("Trailer", strings.Join(keys, ", "))
+	}
+	if _, ok := res.Header["Content-Type"]; !ok {
+		// None, as the upstream sent it: net/http would otherwise sniff
+		// one from the body, against the upstream's nosniff too.
+		dst["Content-Type"] = nil
 	}
 	w.WriteHeader(res.StatusCode)
 
@@ -191,13 +196,19 @@ func copyHeader(dst, src http.Header) {
 	}
 }
 
-// Got1xx passes an informational answer (103 Early Hints, 100 Continue) on
-// to the client; the upstream client calls it while the request is under
-// way (h1.Informational).
+// Got1xx passes an informational answer (103 Early Hints) on to the
+// client; the upstream client calls it while the request is under way
+// (h1.Informational). A 100 Continue is net/http's to send: it answers the
+// client's Expect when the body is first read. Nor does any other go out
+// while a body that streams may still be read with the client waiting for
+// that 100: net/http would write its 100 from the body writer's goroutine
+// at the same time. Informational answers may be dropped; the final one
+// is what counts.
 func (rs *reqState) Got1xx(code int, header http.Header) error {
-	if rs.w == nil {
+	if rs.w == nil || code == http.StatusContinue || rs.expect100 && !rs.replay {
 		return nil
 	}
+	removeHopByHop(header)
 	h := rs.w.Header()
 	copyHeader(h, header)
 	rs.w.WriteHeader(code)

@@ -3,9 +3,9 @@ package proxy
 import (
 	"bufio"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -133,54 +133,158 @@ func TestEventStreamHeadersAtOnce(t *testing.T) {
 	}
 }
 
-// TestUpgradeKeepsEarlyBytes: bytes a client sends right behind its
-// upgrade request, before the 101 (read by net/http along with the
-// request), reach the upstream first, in order.
-func TestUpgradeKeepsEarlyBytes(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+// TestNoContentTypeInvented: an answer without Content-Type reaches the
+// client without one; net/http does not sniff one on the upstream's behalf.
+func TestNoContentTypeInvented(t *testing.T) {
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header()["Content-Type"] = nil
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		_, _ = io.WriteString(w, "<html><script>alert(1)</script>")
+	}))
+	defer up.Close()
+	f := newFixture(t, upstreams(t, []string{hostOf(up)}, health.Up, TransportOptions{}), nil, nil, HandlerOptions{})
+	resp, _ := get(t, f.front.Client(), f.front.URL, nil)
+	if ct, ok := resp.Header["Content-Type"]; ok {
+		t.Errorf("the client got Content-Type %q, which the upstream did not send", ct)
 	}
-	defer ln.Close()
-	got := make(chan string, 1)
-	go func() {
-		c, err := ln.Accept()
+}
+
+// TestUpgradeWithBodyIsPlain: an upgrade request with a body goes to the
+// upstream as a plain request, and an upstream that switches protocols
+// anyway (unasked) gets the client a 502, not a tunnel that would read the
+// client's connection while the body is still being read from it; so does
+// a bare 101 to a plain request.
+func TestUpgradeWithBodyIsPlain(t *testing.T) {
+	var upgrade atomic.Value
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		upgrade.Store(r.Header.Get("Upgrade") + "|" + r.Header.Get("Connection"))
+		conn, brw, err := http.NewResponseController(w).Hijack()
 		if err != nil {
 			return
 		}
-		defer c.Close()
-		_ = c.SetDeadline(time.Now().Add(5 * time.Second))
-		br := bufio.NewReader(c)
-		if _, err := http.ReadRequest(br); err != nil {
+		defer conn.Close()
+		_, _ = brw.WriteString("HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n")
+		_ = brw.Flush()
+		_, _ = io.Copy(io.Discard, conn)
+	}))
+	defer up.Close()
+	f := newFixture(t, upstreams(t, []string{hostOf(up)}, health.Up, TransportOptions{}), nil, nil, HandlerOptions{})
+	for _, body := range []string{"Content-Length: 5\r\n\r\nhello", "Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n"} {
+		c := dialFront(t, f)
+		_, _ = io.WriteString(c, "POST /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"+body)
+		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusBadGateway {
+			t.Errorf("an unasked 101 to an upgrade request with a body: client got %d, want 502", resp.StatusCode)
+		}
+		if got, _ := upgrade.Load().(string); got != "|" {
+			t.Errorf("upstream saw Upgrade|Connection %q for a request with a body, want neither", got)
+		}
+		c.Close()
+		f.obs.next(t)
+	}
+	// A bare 101 (no Upgrade either way) to a plain GET.
+	bare := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		conn, brw, err := http.NewResponseController(w).Hijack()
+		if err != nil {
 			return
 		}
-		_, _ = io.WriteString(c, "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n")
-		b := make([]byte, len("early+late"))
-		_, err = io.ReadFull(br, b)
-		got <- string(b)
-		if err == nil {
-			_, _ = io.WriteString(c, "bye")
-		}
-	}()
-	f := newFixture(t, upstreams(t, []string{ln.Addr().String()}, health.Up, TransportOptions{}), nil, nil, HandlerOptions{})
-	c, err := net.Dial("tcp", strings.TrimPrefix(f.front.URL, "http://"))
-	if err != nil {
-		t.Fatal(err)
+		defer conn.Close()
+		_, _ = brw.WriteString("HTTP/1.1 101 Switching Protocols\r\n\r\n")
+		_ = brw.Flush()
+		_, _ = io.Copy(io.Discard, conn)
+	}))
+	defer bare.Close()
+	f = newFixture(t, upstreams(t, []string{hostOf(bare)}, health.Up, TransportOptions{}), nil, nil, HandlerOptions{})
+	if resp, _ := get(t, f.front.Client(), f.front.URL, nil); resp.StatusCode != http.StatusBadGateway {
+		t.Errorf("a bare 101 to a plain GET: client got %d, want 502", resp.StatusCode)
 	}
-	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
-	_, _ = io.WriteString(c, "GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\nearly")
+}
+
+// TestInformationalWithExpectContinue: the client that sent Expect:
+// 100-continue gets net/http's 100 Continue once (the upstream's is not
+// passed on as a second); a 103 passes when the body was read before the
+// request went out (up to 64 KiB), and is dropped while a larger body
+// streams, when net/http may be writing its 100 at the same moment (-race
+// finds that).
+func TestInformationalWithExpectContinue(t *testing.T) {
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Link", "</a.css>; rel=preload")
+		w.WriteHeader(http.StatusEarlyHints)
+		_, _ = io.Copy(io.Discard, r.Body) // net/http's 100 Continue goes out here
+		_, _ = io.WriteString(w, "ok")
+	}))
+	defer up.Close()
+	f := newFixture(t, upstreams(t, []string{hostOf(up)}, health.Up, TransportOptions{}), nil, nil, HandlerOptions{})
+	for _, tc := range []struct {
+		size  int
+		codes string
+	}{{1 << 10, "100 103 200"}, {100 << 10, "100 200"}} {
+		for range 5 {
+			c := dialFront(t, f)
+			_, _ = io.WriteString(c, "POST / HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: "+strconv.Itoa(tc.size)+"\r\n\r\n")
+			go func() { _, _ = io.WriteString(c, strings.Repeat("b", tc.size)) }()
+			br := bufio.NewReader(c)
+			var codes []string
+			for {
+				resp, err := http.ReadResponse(br, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				_, _ = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				codes = append(codes, strconv.Itoa(resp.StatusCode))
+				if resp.StatusCode >= 200 {
+					break
+				}
+			}
+			if got := strings.Join(codes, " "); got != tc.codes {
+				t.Errorf("%d-byte body with Expect: answers %s, want %s", tc.size, got, tc.codes)
+			}
+			c.Close()
+			f.obs.next(t)
+		}
+	}
+}
+
+// TestDrainEndsHalfClosedTunnel: the upstream ended a WebSocket and the
+// client, told by a half-close, stays silent: a drain of the colour still
+// ends the tunnel, the client's side too.
+func TestDrainEndsHalfClosedTunnel(t *testing.T) {
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		conn, brw, err := http.NewResponseController(w).Hijack()
+		if err != nil {
+			return
+		}
+		_, _ = brw.WriteString("HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\nbye")
+		_ = brw.Flush()
+		conn.Close()
+	}))
+	defer up.Close()
+	f := newFixture(t, upstreams(t, []string{hostOf(up)}, health.Up, TransportOptions{}), nil, nil, HandlerOptions{})
+	c := dialFront(t, f)
+	_, _ = io.WriteString(c, "GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n")
 	br := bufio.NewReader(c)
 	resp, err := http.ReadResponse(br, nil)
 	if err != nil || resp.StatusCode != http.StatusSwitchingProtocols {
 		t.Fatalf("answer %v, %v; want 101", resp, err)
 	}
-	_, _ = io.WriteString(c, "+late")
-	if s := <-got; s != "early+late" {
-		t.Fatalf("upstream read %q, want early+late", s)
+	if rest, err := io.ReadAll(br); string(rest) != "bye" || err != nil {
+		t.Fatalf("client read %q, %v; want bye, then the half-close", rest, err)
 	}
-	b := make([]byte, 3)
-	if _, err := io.ReadFull(br, b); err != nil || string(b) != "bye" {
-		t.Fatalf("client read %q, %v; want bye", b, err)
+	f.svc.upgrades[0].closeBefore(time.Now().Add(time.Hour))
+	select {
+	case <-f.obs.ch:
+	case <-time.After(5 * time.Second):
+		t.Fatal("after the drain the tunnel still holds the client's connection and the handler")
+	}
+	if _, err := c.Write([]byte("x")); err == nil {
+		_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		if _, err := c.Read(make([]byte, 1)); err == nil {
+			t.Error("the client's connection is still open after the drain")
+		}
 	}
 }

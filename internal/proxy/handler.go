@@ -87,18 +87,19 @@ func (h *Handler) SetAccessLog(on bool) { h.accessLog.Store(on) }
 
 // reqState is what one request keeps on its way through the handler.
 type reqState struct {
-	svc      *Service
-	pool     *Pool
-	upstream *Upstream
-	body     []byte     // kept for one retry; nil when there is no body
-	stream   clientBody // the body when it streams (replay false)
-	replay   bool       // the request may be sent again if it was never sent
-	status   int
-	class    Class
-	headers  time.Time           // when the response headers were ready
-	conn     connTrace           // the connections it went out on (idle.go)
-	cut      bodyWatch           // the upstream's response body (aborted.go)
-	w        http.ResponseWriter // while the request is sent: for 1xx answers
+	svc       *Service
+	pool      *Pool
+	upstream  *Upstream
+	body      []byte     // kept for one retry; nil when there is no body
+	stream    clientBody // the body when it streams (replay false)
+	replay    bool       // the request may be sent again if it was never sent
+	status    int
+	class     Class
+	headers   time.Time           // when the response headers were ready
+	conn      connTrace           // the connections it went out on (idle.go)
+	cut       bodyWatch           // the upstream's response body (aborted.go)
+	w         http.ResponseWriter // while the request is sent: for 1xx answers
+	expect100 bool                // the client's Expect asks for 100-continue
 }
 
 // ServeHTTP implements http.Handler.
@@ -147,7 +148,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		rs.reply(w, http.StatusServiceUnavailable, ClassError, "503 service unavailable: "+color.String()+" has no upstream")
 		return
 	}
-	stripUpgrade(r.Header)
+	stripUpgrade(r)
 	timeout := time.Duration(h.bodyTimeout.Load())
 	if err := rs.bufferBody(w, r, timeout); err != nil {
 		h.clientFailed(w, r, rs, err)

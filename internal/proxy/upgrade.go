@@ -28,11 +28,38 @@ type trackedConn struct {
 	up      *Upstream // where it goes, so that removing one upstream can drain its own
 	started time.Time
 	once    sync.Once
+
+	mu     sync.Mutex
+	client io.Closer // the client's side of the tunnel (join)
+	closed bool
 }
 
+// Close closes the upstream's side and the client's joined to it.
 func (c *trackedConn) Close() error {
-	c.once.Do(func() { c.set.remove(c) })
+	c.once.Do(func() {
+		c.set.remove(c)
+		c.mu.Lock()
+		c.closed = true
+		client := c.client
+		c.mu.Unlock()
+		if client != nil {
+			_ = client.Close()
+		}
+	})
 	return c.ReadWriteCloser.Close()
+}
+
+// join ties the client's side of the tunnel to c: closing c closes both.
+func (c *trackedConn) join(client io.Closer) {
+	c.mu.Lock()
+	closed := c.closed
+	if !closed {
+		c.client = client
+	}
+	c.mu.Unlock()
+	if closed {
+		_ = client.Close()
+	}
 }
 
 func (s *connSet) add(rwc io.ReadWriteCloser, up *Upstream) *trackedConn {
@@ -83,7 +110,10 @@ func (s *connSet) closeIf(cutoff time.Time, which func(*Upstream) bool) {
 // answered 101 to a WebSocket request: the answer goes to the client over
 // its hijacked connection, then bytes are copied both ways until one side
 // ends. The upstream connection closes when the request's context ends
-// (the drain closes it through its connSet) and when this returns.
+// and when this returns; a drain closes it through its connSet, and the
+// client's with it (a client told of the upstream's end by a half-close
+// may never close its side). An upstream that switches protocols when
+// none was asked for gets a 502.
 func (h *Handler) switchProtocols(w http.ResponseWriter, r, out *http.Request, res *http.Response, rs *reqState) {
 	back, ok := res.Body.(io.ReadWriteCloser)
 	if !ok {
@@ -97,7 +127,7 @@ func (h *Handler) switchProtocols(w http.ResponseWriter, r, out *http.Request, r
 		h.errorHandler(w, r, rs, errInvalidUpgrade("backend", resUp))
 		return
 	}
-	if !strings.EqualFold(reqUp, resUp) {
+	if reqUp == "" || !strings.EqualFold(reqUp, resUp) {
 		h.errorHandler(w, r, rs, fmt.Errorf("backend tried to switch protocol %q when %q was requested", resUp, reqUp))
 		return
 	}
@@ -107,6 +137,9 @@ func (h *Handler) switchProtocols(w http.ResponseWriter, r, out *http.Request, r
 		return
 	}
 	defer conn.Close()
+	if tc, ok := back.(*trackedConn); ok {
+		tc.join(conn)
+	}
 	stop := context.AfterFunc(r.Context(), func() { _ = back.Close() })
 	defer stop()
 
@@ -121,14 +154,8 @@ func (h *Handler) switchProtocols(w http.ResponseWriter, r, out *http.Request, r
 		h.log.Debug("protocol switch: writing the answer", zap.Error(err))
 		return
 	}
-	// What the client sent behind its request, before the 101, is in
-	// net/http's buffer: it goes first.
-	var client io.Reader = conn
-	if n := brw.Reader.Buffered(); n > 0 {
-		client = io.MultiReader(io.LimitReader(brw.Reader, int64(n)), conn)
-	}
 	errc := make(chan error, 2)
-	go tunnel(errc, back, client)
+	go tunnel(errc, back, conn)
 	go tunnel(errc, conn, back)
 	// Until one direction fails or cannot half-close, or both end.
 	if err := <-errc; err == nil {
