@@ -102,18 +102,7 @@ func TestTrailersReachClient(t *testing.T) {
 // TestEventStreamHeadersAtOnce: an event stream's headers reach the client
 // before its first event, which may come much later.
 func TestEventStreamHeadersAtOnce(t *testing.T) {
-	release := make(chan struct{})
-	s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/event-stream; charset=utf-8")
-		w.WriteHeader(http.StatusOK)
-		w.(http.Flusher).Flush()
-		select {
-		case <-release:
-		case <-r.Context().Done():
-		}
-	}))
-	defer s.Close()
-	defer close(release)
+	s := heldUpstream(t, "text/event-stream; charset=utf-8", "")
 	f := newFixture(t, upstreams(t, []string{hostOf(s)}, health.Up, TransportOptions{}), nil, nil, HandlerOptions{})
 	done := make(chan error, 1)
 	go func() {
@@ -156,18 +145,9 @@ func TestNoContentTypeInvented(t *testing.T) {
 // a bare 101 to a plain request.
 func TestUpgradeWithBodyIsPlain(t *testing.T) {
 	var upgrade atomic.Value
-	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	up := switchingUpstream(t, "Connection: Upgrade\r\nUpgrade: websocket\r\n", func(r *http.Request) {
 		upgrade.Store(r.Header.Get("Upgrade") + "|" + r.Header.Get("Connection"))
-		conn, brw, err := http.NewResponseController(w).Hijack()
-		if err != nil {
-			return
-		}
-		defer conn.Close()
-		_, _ = brw.WriteString("HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n")
-		_ = brw.Flush()
-		_, _ = io.Copy(io.Discard, conn)
-	}))
-	defer up.Close()
+	})
 	f := newFixture(t, upstreams(t, []string{hostOf(up)}, health.Up, TransportOptions{}), nil, nil, HandlerOptions{})
 	for _, body := range []string{"Content-Length: 5\r\n\r\nhello", "Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n"} {
 		c := dialFront(t, f)
@@ -187,21 +167,29 @@ func TestUpgradeWithBodyIsPlain(t *testing.T) {
 		f.obs.next(t)
 	}
 	// A bare 101 (no Upgrade either way) to a plain GET.
-	bare := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	bare := switchingUpstream(t, "", func(*http.Request) {})
+	f = newFixture(t, upstreams(t, []string{hostOf(bare)}, health.Up, TransportOptions{}), nil, nil, HandlerOptions{})
+	if resp, _ := get(t, f.front.Client(), f.front.URL, nil); resp.StatusCode != http.StatusBadGateway {
+		t.Errorf("a bare 101 to a plain GET: client got %d, want 502", resp.StatusCode)
+	}
+}
+
+// switchingUpstream answers every request 101 with the given header
+// lines, after seen, and then reads the connection until it closes.
+func switchingUpstream(t *testing.T, header string, seen func(*http.Request)) *httptest.Server {
+	s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		seen(r)
 		conn, brw, err := http.NewResponseController(w).Hijack()
 		if err != nil {
 			return
 		}
 		defer conn.Close()
-		_, _ = brw.WriteString("HTTP/1.1 101 Switching Protocols\r\n\r\n")
+		_, _ = brw.WriteString("HTTP/1.1 101 Switching Protocols\r\n" + header + "\r\n")
 		_ = brw.Flush()
 		_, _ = io.Copy(io.Discard, conn)
 	}))
-	defer bare.Close()
-	f = newFixture(t, upstreams(t, []string{hostOf(bare)}, health.Up, TransportOptions{}), nil, nil, HandlerOptions{})
-	if resp, _ := get(t, f.front.Client(), f.front.URL, nil); resp.StatusCode != http.StatusBadGateway {
-		t.Errorf("a bare 101 to a plain GET: client got %d, want 502", resp.StatusCode)
-	}
+	t.Cleanup(s.Close)
+	return s
 }
 
 // TestInformationalWithExpectContinue: the client that sent Expect:

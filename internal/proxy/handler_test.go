@@ -313,23 +313,31 @@ func TestHopByHopRemoved(t *testing.T) {
 	}
 }
 
+// heldUpstream answers with contentType and first, flushed, then holds the
+// answer open until the test ends or the request does.
+func heldUpstream(t *testing.T, contentType, first string) *httptest.Server {
+	release := make(chan struct{})
+	s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", contentType)
+		w.WriteHeader(http.StatusOK)
+		_, _ = io.WriteString(w, first)
+		w.(http.Flusher).Flush()
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}))
+	t.Cleanup(s.Close)
+	t.Cleanup(func() { close(release) })
+	return s
+}
+
 // TestStreamsEventsAtOnce: an upstream's server-sent events and chunked
 // answers reach the client as they are written, not when the answer ends.
 func TestStreamsEventsAtOnce(t *testing.T) {
 	for _, ct := range []string{"text/event-stream", "application/octet-stream"} {
 		t.Run(ct, func(t *testing.T) {
-			release := make(chan struct{})
-			s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				w.Header().Set("Content-Type", ct)
-				_, _ = io.WriteString(w, "data: first\n\n")
-				w.(http.Flusher).Flush()
-				select {
-				case <-release:
-				case <-r.Context().Done():
-				}
-			}))
-			defer s.Close()
-			defer close(release)
+			s := heldUpstream(t, ct, "data: first\n\n")
 			ups := upstreams(t, []string{hostOf(s)}, health.Up, TransportOptions{})
 			f := newFixture(t, ups, nil, nil, HandlerOptions{})
 			resp, err := f.front.Client().Get(f.front.URL)
