@@ -19,9 +19,9 @@ import (
 // the same rules for headers, 1xx answers, trailers, flushing and protocol
 // switches, but it hands reqState to each step instead of through the
 // request's context, and builds the upstream's request once instead of
-// cloning it twice: that was a third of the bytes allocated per request,
-// and ReverseProxy's frame of ~1 KiB on the stack of every request in
-// flight.
+// cloning it twice: that was a third of the bytes the handler allocated
+// per request, and ReverseProxy's frame of ~1 KiB on the stack of every
+// request in flight.
 func (h *Handler) forward(w http.ResponseWriter, r *http.Request, rs *reqState) {
 	out, err := h.upstreamRequest(r, rs)
 	if err != nil {
@@ -131,9 +131,9 @@ var forwardingHeaders = [...]string{"Forwarded", "X-Forwarded-For", "X-Forwarded
 
 // Shared values of the headers upstreamHeader sets: read, never changed.
 var (
-	teTrailers       = []string{"trailers"}
-	connectionUpgade = []string{"Upgrade"}
-	noUserAgent      = []string{""}
+	teTrailers        = []string{"trailers"}
+	connectionUpgrade = []string{"Upgrade"}
+	noUserAgent       = []string{""}
 )
 
 // upstreamHeader is in without hop-by-hop and forwarding headers, asking
@@ -151,7 +151,7 @@ func upstreamHeader(in http.Header, upType string) http.Header {
 		out["Te"] = teTrailers
 	}
 	if upType != "" {
-		out["Connection"] = connectionUpgade
+		out["Connection"] = connectionUpgrade
 		out["Upgrade"] = []string{upType}
 	}
 	for _, k := range forwardingHeaders {

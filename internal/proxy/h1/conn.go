@@ -128,7 +128,7 @@ func (c *conn) roundTrip(ctx context.Context, req *http.Request, a *Attempt) (*h
 		x.stop()
 		resp.Body = &upgraded{br: c.br, Conn: c.nc}
 		c.br = nil
-		buffersHeld.Add(-1) // the tunnel's now, back to the pool when read
+		bufferHeld(-1) // the tunnel's now, back to the pool when read
 		return resp, nil
 	}
 	reuse := !resp.Close && !req.Close
@@ -259,7 +259,7 @@ func (c *conn) readHead(req *http.Request, a *Attempt, deadline bool) (*http.Res
 
 // takeReader is a read buffer from the pool, reading through c.lr.
 func (c *conn) takeReader() *bufio.Reader {
-	buffersHeld.Add(1)
+	bufferHeld(1)
 	br, _ := bufReaders.Get().(*bufio.Reader)
 	if br == nil {
 		return bufio.NewReaderSize(&c.lr, readBufferSize)
@@ -272,12 +272,21 @@ func (c *conn) takeReader() *bufio.Reader {
 func putReader(br *bufio.Reader) {
 	br.Reset(nil)
 	bufReaders.Put(br)
-	buffersHeld.Add(-1)
+	bufferHeld(-1)
 }
 
-// buffersHeld counts the read buffers exchanges hold: those reading an
-// answer now (an exchange waiting for one holds none on Linux).
-var buffersHeld atomic.Int64
+// testBufferHeld, when set (by tests, before any exchange), is told of
+// each read buffer an exchange takes (+1) and gives back (-1): those
+// reading an answer (an exchange waiting for one holds none on Linux). A
+// counter kept on every exchange would be one more shared cache line on
+// the request path.
+var testBufferHeld func(delta int64)
+
+func bufferHeld(delta int64) {
+	if testBufferHeld != nil {
+		testBufferHeld(delta)
+	}
+}
 
 // fillBuffered is firstBytes the usual way: a buffer held while the read
 // waits.

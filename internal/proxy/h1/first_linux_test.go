@@ -9,6 +9,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 )
@@ -17,6 +18,7 @@ import (
 // read buffer; once the heads are in, each holds one until its body is
 // read, and none is left after.
 func TestWaitHoldsNoBuffer(t *testing.T) {
+	buffersHeld := countBuffers(t)
 	const n = 20
 	release := make(chan struct{})
 	s := newRawServer(t, func(c net.Conn, r *bufio.Reader) {
@@ -76,6 +78,14 @@ func TestWaitHoldsNoBuffer(t *testing.T) {
 	}
 }
 
+// countBuffers counts the read buffers exchanges hold, for one test.
+func countBuffers(t *testing.T) *atomic.Int64 {
+	var n atomic.Int64
+	testBufferHeld = func(d int64) { n.Add(d) }
+	t.Cleanup(func() { testBufferHeld = nil })
+	return &n
+}
+
 // waitingInReadHead counts the goroutines blocked in the poller under
 // readHead.
 func waitingInReadHead() int {
@@ -94,6 +104,7 @@ func waitingInReadHead() int {
 // instead of answering gives the errors a read on the connection gives,
 // and the exchange keeps no buffer.
 func TestFirstReadErrors(t *testing.T) {
+	buffersHeld := countBuffers(t)
 	for _, tc := range []struct {
 		name  string
 		reset bool
