@@ -224,7 +224,7 @@ func (b *watchedBody) Close() error { return b.rc.Close() }
 // readHead reads the final response head, passing informational ones on
 // to a.Informational (the proxy forwards them to the client).
 func (c *conn) readHead(req *http.Request, a *Attempt, deadline bool) (*http.Response, error) {
-	c.lr.n = c.t.o.MaxHeaderBytes
+	c.lr.n, c.lr.err = c.t.o.MaxHeaderBytes, nil
 	if err := c.firstBytes(); err != nil {
 		return nil, err
 	}
@@ -237,6 +237,11 @@ func (c *conn) readHead(req *http.Request, a *Attempt, deadline bool) (*http.Res
 		if err != nil {
 			if c.lr.n <= 0 {
 				err = fmt.Errorf("upstream response headers exceed %d bytes", c.t.o.MaxHeaderBytes)
+			} else if ne, ok := errors.AsType[net.Error](c.lr.err); ok && ne.Timeout() {
+				// The header timeout in the middle of a line: bufio hands
+				// the partial line on without the error, which then reads
+				// as a malformed answer, not as the timeout it is.
+				err = c.lr.err
 			}
 			return nil, err
 		}
@@ -279,7 +284,8 @@ func putReader(br *bufio.Reader) {
 // each read buffer an exchange takes (+1) and gives back (-1): those
 // reading an answer (an exchange waiting for one holds none on Linux). A
 // counter kept on every exchange would be one more shared cache line on
-// the request path.
+// the request path. A plain variable: the tests that set it do not run in
+// parallel, and no exchange of theirs outlives them.
 var testBufferHeld func(delta int64)
 
 func bufferHeld(delta int64) {
@@ -357,8 +363,9 @@ func (x *exchange) finish(reuse bool) {
 
 // headLimit bounds what the head of a response may read.
 type headLimit struct {
-	r io.Reader
-	n int64
+	r   io.Reader
+	n   int64
+	err error // the last error r returned
 }
 
 func (l *headLimit) Read(p []byte) (int, error) {
@@ -370,6 +377,9 @@ func (l *headLimit) Read(p []byte) (int, error) {
 	}
 	n, err := l.r.Read(p)
 	l.n -= int64(n)
+	if err != nil {
+		l.err = err
+	}
 	return n, err
 }
 

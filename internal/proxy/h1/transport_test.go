@@ -256,6 +256,28 @@ func TestResponseHeaderTimeout(t *testing.T) {
 	}
 }
 
+// TestResponseHeaderTimeoutMidLine: an upstream that stalls in the middle
+// of its status line times out as one that sent nothing does (a 504 in
+// the proxy), not as a malformed answer.
+func TestResponseHeaderTimeoutMidLine(t *testing.T) {
+	for _, part := range []string{"H", "HTTP/1.1 200 OK\r\nContent-Le"} {
+		s := newRawServer(t, func(c net.Conn, r *bufio.Reader) {
+			readRequest(r)
+			io.WriteString(c, part)
+			io.Copy(io.Discard, r) // until the client gives up
+		})
+		o := testOptions()
+		o.ResponseHeaderTimeout = 100 * time.Millisecond
+		tr := newTransport(t, s.addr(), o)
+		req, _ := http.NewRequest("GET", "http://"+s.addr()+"/", nil)
+		_, err := tr.RoundTrip(req)
+		var ne net.Error
+		if !errors.As(err, &ne) || !ne.Timeout() {
+			t.Errorf("after %q: error %v, want a timeout", part, err)
+		}
+	}
+}
+
 // TestResponseHeaderTimeoutStartsAfterTheBody: the limit is for the
 // answer, not the upload: an upstream slow to take a large body, that
 // answers as soon as it has it, is not timed out.
