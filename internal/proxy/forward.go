@@ -34,7 +34,10 @@ func (h *Handler) forward(w http.ResponseWriter, r *http.Request, rs *reqState) 
 		// not allowed, a read after Close is harmless.
 		defer out.Body.Close()
 	}
-	rs.w, rs.expect100 = w, httpguts.HeaderValuesContainsToken(r.Header["Expect"], "100-continue")
+	rs.w = w
+	// A body that streams, sent with Expect: net/http may write its 100
+	// Continue from the body writer's goroutine while the answer is read.
+	rs.hold1xx = !rs.replay && httpguts.HeaderValuesContainsToken(r.Header["Expect"], "100-continue")
 	res, err := rs.roundTrip(out)
 	rs.w = nil
 	if err != nil {
@@ -205,7 +208,7 @@ func copyHeader(dst, src http.Header) {
 // at the same time. Informational answers may be dropped; the final one
 // is what counts.
 func (rs *reqState) Got1xx(code int, header http.Header) error {
-	if rs.w == nil || code == http.StatusContinue || rs.expect100 && !rs.replay {
+	if rs.w == nil || code == http.StatusContinue || rs.hold1xx {
 		return nil
 	}
 	removeHopByHop(header)

@@ -87,19 +87,19 @@ func (h *Handler) SetAccessLog(on bool) { h.accessLog.Store(on) }
 
 // reqState is what one request keeps on its way through the handler.
 type reqState struct {
-	svc       *Service
-	pool      *Pool
-	upstream  *Upstream
-	body      []byte     // kept for one retry; nil when there is no body
-	stream    clientBody // the body when it streams (replay false)
-	replay    bool       // the request may be sent again if it was never sent
-	status    int
-	class     Class
-	headers   time.Time           // when the response headers were ready
-	conn      connTrace           // the connections it went out on (idle.go)
-	cut       bodyWatch           // the upstream's response body (aborted.go)
-	w         http.ResponseWriter // while the request is sent: for 1xx answers
-	expect100 bool                // the client's Expect asks for 100-continue
+	svc      *Service
+	pool     *Pool
+	upstream *Upstream
+	body     []byte     // kept for one retry; nil when there is no body
+	stream   clientBody // the body when it streams (replay false)
+	replay   bool       // the request may be sent again if it was never sent
+	status   int
+	class    Class
+	headers  time.Time           // when the response headers were ready
+	conn     connTrace           // the connections it went out on (idle.go)
+	cut      bodyWatch           // the upstream's response body (aborted.go)
+	w        http.ResponseWriter // while the request is sent: for 1xx answers
+	hold1xx  bool                // no 1xx to the client: net/http may be writing its 100 (Got1xx)
 }
 
 // ServeHTTP implements http.Handler.

@@ -215,6 +215,36 @@ func TestBadGatewayAndTimeout(t *testing.T) {
 			t.Fatalf("outcome %+v", o)
 		}
 	})
+	t.Run("stalled mid-line 504", func(t *testing.T) {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ln.Close()
+		go func() {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close()
+			_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+			br := bufio.NewReader(c)
+			if _, err := http.ReadRequest(br); err != nil {
+				return
+			}
+			_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Le")
+			_, _ = io.Copy(io.Discard, br)
+		}()
+		ups := upstreams(t, []string{ln.Addr().String()}, health.Up, TransportOptions{ResponseHeaderTimeout: 100 * time.Millisecond})
+		f := newFixture(t, ups, nil, nil, HandlerOptions{})
+		resp, _ := get(t, f.front.Client(), f.front.URL, nil)
+		if resp.StatusCode != 504 {
+			t.Fatalf("an upstream stalled in its headers: status %d, want 504", resp.StatusCode)
+		}
+		if o := f.obs.next(t); o.Class != ClassError {
+			t.Fatalf("outcome %+v", o)
+		}
+	})
 	t.Run("upstream 500 is the upstream's", func(t *testing.T) {
 		s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(500) }))
 		defer s.Close()

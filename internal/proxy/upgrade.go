@@ -27,25 +27,26 @@ type trackedConn struct {
 	set     *connSet
 	up      *Upstream // where it goes, so that removing one upstream can drain its own
 	started time.Time
-	once    sync.Once
 
 	mu     sync.Mutex
 	client io.Closer // the client's side of the tunnel (join)
 	closed bool
 }
 
-// Close closes the upstream's side and the client's joined to it.
+// Close closes the upstream's side and the client's joined to it; the
+// first Close also takes c out of its set.
 func (c *trackedConn) Close() error {
-	c.once.Do(func() {
+	c.mu.Lock()
+	first := !c.closed
+	c.closed = true
+	client := c.client
+	c.mu.Unlock()
+	if first {
 		c.set.remove(c)
-		c.mu.Lock()
-		c.closed = true
-		client := c.client
-		c.mu.Unlock()
 		if client != nil {
 			_ = client.Close()
 		}
-	})
+	}
 	return c.ReadWriteCloser.Close()
 }
 
