@@ -6,6 +6,7 @@
 #   CONNS=64 DUR=5 bench/run.sh       # quicker
 #   TARGETS="direct gostd" bench/run.sh   # other targets; "custom" (switchd) is always added
 #   ACCESS_LOG=1 bench/run.sh       # switchd with its access log on ([log] level info)
+#   SWITCHD_ENV="GOGC=75" bench/run.sh  # switchd (only) started with these variables set
 #
 # Knobs (env): SHARED_BENCH (default: <repo>/../shared/bench), WORK=/tmp/switchd-bench
 # (binaries, perf config, state, RUNDIR), RESULTS=<repo>/bench/results (git-ignored),
@@ -134,7 +135,7 @@ RAW=$RESULTS/raw-$STAMP.tsv
 log "harness: $SHARED_BENCH/run.sh $TARGETS custom (CONNS='$CONNS', results in $RESULTS)"
 # shellcheck disable=SC2086
 BIN=$BIN RESULTS=$RESULTS RUNDIR=${RUNDIR:-$WORK/run} RAW=$RAW \
-	PROXY_NAME=switchd PROXY_CMD="$WORK/switchd -config $CONF" PROXY_URL="http://127.0.0.1:$PROXY_PORT/" \
+	PROXY_NAME=switchd PROXY_CMD="${SWITCHD_ENV:+env $SWITCHD_ENV }$WORK/switchd -config $CONF" PROXY_URL="http://127.0.0.1:$PROXY_PORT/" \
 	"$SHARED_BENCH/run.sh" $TARGETS custom 2>&1 | tee "$RESULTS/raw-$STAMP.log" >&2
 [ -s "$RAW" ] && [ "$(wc -l <"$RAW")" -gt 1 ] || { log "no results in $RAW"; exit 1; }
 

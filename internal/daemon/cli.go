@@ -19,6 +19,7 @@ import (
 	"github.com/switchd/switchd/internal/buildinfo"
 	"github.com/switchd/switchd/internal/config"
 	"github.com/switchd/switchd/internal/control"
+	"github.com/switchd/switchd/internal/gcpace"
 	"github.com/switchd/switchd/internal/state"
 )
 
@@ -73,6 +74,8 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fs.Usage()
 		return 2
 	}
+	// The daemon's heap is paced (internal/gcpace) unless GOGC is set.
+	defer gcpace.Start()()
 	if *demo {
 		return runDemo(ctx, *demoHTTP, *demoControl, stderr)
 	}

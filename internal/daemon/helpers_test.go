@@ -254,7 +254,14 @@ func startProc(t *testing.T, args ...string) *proc {
 // startProcWith runs the binary at bin (startProc's, or another build).
 func startProcWith(t *testing.T, bin string, args ...string) *proc {
 	t.Helper()
+	return startProcEnv(t, nil, bin, args...)
+}
+
+// startProcEnv runs bin with env as its whole environment (nil: the test's).
+func startProcEnv(t *testing.T, env []string, bin string, args ...string) *proc {
+	t.Helper()
 	p := &proc{cmd: exec.Command(bin, args...), stderr: &syncBuffer{}, done: make(chan struct{})}
+	p.cmd.Env = env
 	p.cmd.Stderr = p.stderr
 	p.cmd.Stdout = p.stderr
 	if err := p.cmd.Start(); err != nil {

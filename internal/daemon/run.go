@@ -21,6 +21,7 @@ import (
 	"github.com/switchd/switchd/internal/config"
 	"github.com/switchd/switchd/internal/control"
 	"github.com/switchd/switchd/internal/fleet"
+	"github.com/switchd/switchd/internal/gcpace"
 	"github.com/switchd/switchd/internal/guard"
 	"github.com/switchd/switchd/internal/health"
 	"github.com/switchd/switchd/internal/metrics"
@@ -122,7 +123,7 @@ func Run(ctx context.Context, o Options) error {
 	addrs := Addrs{Proxy: listenerAddr(d.proxyLn), HTTPS: listenerAddr(d.httpsLn), Control: listenerAddr(d.controlLn)}
 	logger.Info("switchd started", zap.String("version", o.Version), zap.Int("pid", os.Getpid()), zap.Any("proxy", addrs.Proxy),
 		zap.Any("https", addrs.HTTPS), zap.Stringer("control", addrs.Control), zap.String("state", d.store.Path()),
-		zap.String("config", d.cfgPath))
+		zap.String("config", d.cfgPath), zap.String("gc", gcpace.Mode()))
 	if o.Ready != nil {
 		o.Ready(addrs)
 	}
