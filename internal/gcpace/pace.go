@@ -33,7 +33,7 @@ func Percent(scanned uint64) int {
 // "GOGC=..." when that is set, "paced" while a pacer runs, "default"
 // otherwise (a process that did not start one).
 func Mode() string {
-	if v, ok := os.LookupEnv("GOGC"); ok {
+	if v := os.Getenv("GOGC"); v != "" {
 		return "GOGC=" + v
 	}
 	mu.Lock()
@@ -51,9 +51,10 @@ var (
 
 // Start paces the collector until the returned stop is called, which puts
 // back the percent the process had. It does nothing (and stop nothing) when
-// GOGC is set, or when a pacer already runs in the process.
+// GOGC is set (not empty: the runtime takes an empty one as unset too), or
+// when a pacer already runs in the process.
 func Start() (stop func()) {
-	if _, ok := os.LookupEnv("GOGC"); ok {
+	if os.Getenv("GOGC") != "" {
 		return func() {}
 	}
 	mu.Lock()

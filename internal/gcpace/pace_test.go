@@ -65,6 +65,17 @@ func unsetGOGC(t *testing.T) {
 	}
 }
 
+// TestEmptyGOGCPaces: an empty GOGC is no setting, for the runtime and for
+// the pacer.
+func TestEmptyGOGCPaces(t *testing.T) {
+	t.Setenv("GOGC", "")
+	stop := Start()
+	defer stop()
+	if m := Mode(); m != "paced" {
+		t.Errorf("Mode() = %q with GOGC empty, want paced", m)
+	}
+}
+
 // TestPacerFollowsHeap: a 32 MiB live heap takes the percent down to the
 // floor, the heap's release puts Go's 100 back, and stop restores the
 // percent the process had before.
