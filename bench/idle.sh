@@ -70,4 +70,5 @@ for i in $(seq 600); do grep -q '^ready' "$FIFO" 2>/dev/null && break; kill -0 "
 # time): the first request's garbage is gone and stacks have shrunk.
 sleep 5
 after=$(rss)
-echo "switchd idle keep-alive${TLS:+ (TLS)}: N=$N rss_before=${before}kB rss_after=${after}kB -> $(awk -v a="$after" -v b="$before" -v n="$N" 'BEGIN{printf "%.1f", (a-b)/n}') KiB/conn (${GOGC:+GOGC=$GOGC}${GOGC:-GC paced})"
+gc=${GOGC:+GOGC=$GOGC}
+echo "switchd idle keep-alive${TLS:+ (TLS)}: N=$N rss_before=${before}kB rss_after=${after}kB -> $(awk -v a="$after" -v b="$before" -v n="$N" 'BEGIN{printf "%.1f", (a-b)/n}') KiB/conn (${gc:-GC paced})"

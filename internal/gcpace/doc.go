@@ -1,4 +1,4 @@
-// Package gcpace caps the Go collector's headroom once the heap is large.
+// Package gcpace lowers the Go collector's percent once the heap is large.
 //
 // Under GOGC=100 the runtime lets the heap grow by as much as it holds (its
 // live heap, plus the goroutine stacks and globals it scans) before it
@@ -11,14 +11,17 @@
 //
 // The pacer keeps Go's 100 % while the scanned heap is under Knee (on a small
 // heap a lower percent would only collect more often for a few MiB), holds
-// the headroom at Knee above it, and never goes under MinPercent:
+// the headroom at Knee from there to twice Knee, and never goes under
+// MinPercent, which is where it stays on a heap larger than that:
 //
-//	scanned ≤ 8 MiB: 100 %   16 MiB: 50 %   more: 50 %
+//	scanned ≤ 8 MiB: 100 %   12 MiB: 66 %   ≥ 16 MiB: 50 %
 //
-// It sets the percent after every collection, from the cycle's own figures
-// (runtime/metrics), with a cleanup that the collector itself runs: no
-// goroutine and no timer of its own. An operator's GOGC wins: when it is set
-// in the environment the pacer does nothing.
+// It sets the percent after a collection, from the last finished cycle's
+// figures (runtime/metrics), with a cleanup the runtime runs once the sweep
+// has found its sentinel unreachable: at most once a cycle, every few cycles
+// under load, and no goroutine or timer of its own. An operator's GOGC wins:
+// when the runtime uses the environment's (a number, or "off") the pacer does
+// nothing.
 //
 // It imports nothing of switchd; daemon.Main starts it for the process.
 package gcpace

@@ -1,10 +1,12 @@
 package gcpace
 
 import (
+	"fmt"
 	"os"
 	"runtime"
 	"runtime/debug"
 	"runtime/metrics"
+	"strconv"
 	"sync"
 )
 
@@ -19,6 +21,11 @@ const (
 	DefaultPercent = 100
 )
 
+// scanned are the runtime/metrics whose sum is what the runtime's heap goal
+// grows from: the live heap its last mark found, and the goroutine stacks
+// and globals it scanned.
+var scanned = []string{"/gc/heap/live:bytes", "/gc/scan/stack:bytes", "/gc/scan/globals:bytes"}
+
 // Percent is the GOGC for a heap whose last collection scanned scanned bytes
 // (live heap, stacks and globals).
 func Percent(scanned uint64) int {
@@ -29,11 +36,25 @@ func Percent(scanned uint64) int {
 	return max(p, MinPercent)
 }
 
+// operatorGOGC is the environment's GOGC when the runtime uses it: "off" or
+// a number. The runtime takes any other value (empty, a typo) as unset and
+// uses 100, and so the pacer runs.
+func operatorGOGC() (string, bool) {
+	v := os.Getenv("GOGC")
+	if v == "off" {
+		return v, true
+	}
+	if _, err := strconv.ParseInt(v, 10, 32); err == nil {
+		return v, true
+	}
+	return "", false
+}
+
 // Mode says how the collector is paced, for the start log: the operator's
-// "GOGC=..." when that is set, "paced" while a pacer runs, "default"
-// otherwise (a process that did not start one).
+// "GOGC=..." when the runtime uses it, "paced" while a pacer runs,
+// "default" otherwise (a process that did not start one).
 func Mode() string {
-	if v := os.Getenv("GOGC"); v != "" {
+	if v, ok := operatorGOGC(); ok {
 		return "GOGC=" + v
 	}
 	mu.Lock()
@@ -44,17 +65,18 @@ func Mode() string {
 	return "default"
 }
 
+// mu guards running, the process's pacer; it is taken before a pacer's own.
 var (
 	mu      sync.Mutex
 	running *pacer
 )
 
 // Start paces the collector until the returned stop is called, which puts
-// back the percent the process had. It does nothing (and stop nothing) when
-// GOGC is set (not empty: the runtime takes an empty one as unset too), or
-// when a pacer already runs in the process.
+// back the percent the process had; stop may be called more than once. It
+// does nothing (and stop nothing) when the runtime uses the environment's
+// GOGC, or when a pacer already runs in the process.
 func Start() (stop func()) {
-	if os.Getenv("GOGC") != "" {
+	if _, ok := operatorGOGC(); ok {
 		return func() {}
 	}
 	mu.Lock()
@@ -62,14 +84,33 @@ func Start() (stop func()) {
 	if running != nil {
 		return func() {}
 	}
-	p := &pacer{samples: []metrics.Sample{
-		{Name: "/gc/heap/live:bytes"}, {Name: "/gc/scan/stack:bytes"}, {Name: "/gc/scan/globals:bytes"},
-	}}
+	ss, err := samples()
+	if err != nil {
+		return func() {} // a toolchain without them: Go's own pacing (TestSamples fails first)
+	}
+	p := &pacer{samples: ss}
 	p.orig = debug.SetGCPercent(DefaultPercent)
 	p.percent = DefaultPercent
 	running = p
 	p.arm()
 	return p.stop
+}
+
+// samples are the metrics the pacer reads. Each must be one the runtime
+// has: a renamed one would read as nothing and the pacer would never see
+// the heap grow.
+func samples() ([]metrics.Sample, error) {
+	s := make([]metrics.Sample, len(scanned))
+	for i, name := range scanned {
+		s[i].Name = name
+	}
+	metrics.Read(s)
+	for _, m := range s {
+		if m.Value.Kind() != metrics.KindUint64 {
+			return nil, fmt.Errorf("gcpace: runtime/metrics has no %s", m.Name)
+		}
+	}
+	return s, nil
 }
 
 type pacer struct {
@@ -80,20 +121,22 @@ type pacer struct {
 	stopped bool
 }
 
-// sentinel is what the collector finds unreachable once per cycle. It
+// sentinel is what the collector finds unreachable after it was armed. It
 // holds a pointer so that it is never a tiny allocation (whose cleanup may
 // never run).
 type sentinel struct{ _ *int }
 
-// arm allocates the next cycle's sentinel.
+// arm allocates the next sentinel.
 func (p *pacer) arm() {
 	s := &sentinel{}
 	runtime.AddCleanup(s, (*pacer).afterGC, p)
 }
 
-// afterGC runs on the runtime's cleanup goroutine after a cycle in which the
-// last sentinel was found unreachable: it sets the percent for the next
-// cycle and arms again.
+// afterGC runs on the runtime's cleanup goroutine once the sweep of a cycle
+// that found the last sentinel unreachable is done: at most once a cycle (a
+// cycle whose mark began before the sentinel was armed keeps it). It sets the
+// percent for the next cycles from the last finished one's figures and arms
+// again.
 func (p *pacer) afterGC() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -101,13 +144,11 @@ func (p *pacer) afterGC() {
 		return
 	}
 	metrics.Read(p.samples)
-	var scanned uint64
+	var total uint64
 	for _, s := range p.samples {
-		if s.Value.Kind() == metrics.KindUint64 {
-			scanned += s.Value.Uint64()
-		}
+		total += s.Value.Uint64()
 	}
-	if pc := Percent(scanned); pc != p.percent {
+	if pc := Percent(total); pc != p.percent {
 		debug.SetGCPercent(pc)
 		p.percent = pc
 	}
@@ -115,11 +156,16 @@ func (p *pacer) afterGC() {
 }
 
 func (p *pacer) stop() {
+	mu.Lock()
+	defer mu.Unlock()
 	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.stopped {
+		return
+	}
 	p.stopped = true
 	debug.SetGCPercent(p.orig)
-	p.mu.Unlock()
-	mu.Lock()
-	running = nil
-	mu.Unlock()
+	if running == p {
+		running = nil
+	}
 }

@@ -87,11 +87,7 @@ func TestPacerFollowsHeap(t *testing.T) {
 	if m := Mode(); m != "paced" {
 		t.Errorf("Mode() = %q while paced", m)
 	}
-	if again := Start(); gcPercent() != DefaultPercent {
-		t.Errorf("a second Start changed the percent")
-	} else {
-		again() // a no-op: the first pacer keeps running
-	}
+	Start()() // a second Start, and its stop, are no-ops: the first pacer keeps running
 	if m := Mode(); m != "paced" {
 		t.Errorf("Mode() = %q after a second Start's stop", m)
 	}
@@ -128,9 +124,64 @@ func TestPacerFollowsHeap(t *testing.T) {
 	}
 }
 
+// TestSamples: the metrics the pacer adds up are all the runtime's (one it
+// lacked would read as 0, and the pacer would miss the heap's growth).
+func TestSamples(t *testing.T) {
+	s, err := samples()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range s {
+		if m.Value.Uint64() == 0 && m.Name != "/gc/scan/stack:bytes" {
+			t.Errorf("%s reads 0", m.Name)
+		}
+	}
+}
+
+// TestStopTwice: a stop called again, after another pacer started, leaves
+// that one alone.
+func TestStopTwice(t *testing.T) {
+	unsetGOGC(t)
+	prev := debug.SetGCPercent(77)
+	defer debug.SetGCPercent(prev)
+	stop1 := Start()
+	stop1()
+	debug.SetGCPercent(88)
+	stop2 := Start()
+	defer stop2()
+	stop1()
+	if m := Mode(); m != "paced" {
+		t.Errorf("Mode() = %q: the first pacer's second stop ended the second's", m)
+	}
+	if got := gcPercent(); got != DefaultPercent {
+		t.Errorf("GOGC = %d after the first pacer's second stop, want the running pacer's %d", got, DefaultPercent)
+	}
+	stop2()
+	if got := gcPercent(); got != 88 {
+		t.Errorf("GOGC = %d after the second stop, want the 88 it started on", got)
+	}
+}
+
+// TestUnusableGOGCPaces: a GOGC the runtime cannot read is one it ignores
+// (it uses 100), and so does the pacer: it runs.
+func TestUnusableGOGCPaces(t *testing.T) {
+	for _, v := range []string{"abc", " 100", "100%"} {
+		t.Setenv("GOGC", v)
+		stop := Start()
+		if m := Mode(); m != "paced" {
+			t.Errorf("Mode() = %q with GOGC=%q, want paced", m, v)
+		}
+		stop()
+	}
+}
+
 // TestOperatorGOGCWins: with GOGC in the environment the pacer does not
 // touch the percent, whatever the heap.
 func TestOperatorGOGCWins(t *testing.T) {
+	t.Setenv("GOGC", "off")
+	if m := Mode(); m != "GOGC=off" {
+		t.Errorf("Mode() = %q, want GOGC=off", m)
+	}
 	t.Setenv("GOGC", "100")
 	prev := debug.SetGCPercent(123)
 	defer debug.SetGCPercent(prev)
