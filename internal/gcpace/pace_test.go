@@ -56,6 +56,23 @@ func awaitPercent(t *testing.T, want int) {
 	t.Fatalf("GOGC is %d after 200 collections, want %d", gcPercent(), want)
 }
 
+// bigHeap is 32 MiB to keep live: scanned, it is past the floor's 16 MiB.
+func bigHeap() [][]byte {
+	heap := make([][]byte, 32)
+	for i := range heap {
+		heap[i] = make([]byte, 1<<20)
+	}
+	return heap
+}
+
+// collect runs n collections, with a moment after each for the cleanups.
+func collect(n int) {
+	for range n {
+		runtime.GC()
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
 // unsetGOGC runs the test without GOGC in the environment, whatever the
 // caller's, and puts it back afterwards.
 func unsetGOGC(t *testing.T) {
@@ -93,10 +110,7 @@ func TestPacerFollowsHeap(t *testing.T) {
 	}
 	awaitPercent(t, DefaultPercent)
 
-	heap := make([][]byte, 32)
-	for i := range heap {
-		heap[i] = make([]byte, 1<<20)
-	}
+	heap := bigHeap()
 	awaitPercent(t, MinPercent)
 	runtime.KeepAlive(heap)
 	heap = nil
@@ -110,14 +124,8 @@ func TestPacerFollowsHeap(t *testing.T) {
 		t.Errorf("Mode() = %q after stop", m)
 	}
 	// Stopped for good: a large heap no longer moves the percent.
-	heap = make([][]byte, 32)
-	for i := range heap {
-		heap[i] = make([]byte, 1<<20)
-	}
-	for range 5 {
-		runtime.GC()
-		time.Sleep(2 * time.Millisecond)
-	}
+	heap = bigHeap()
+	collect(5)
 	runtime.KeepAlive(heap)
 	if got := gcPercent(); got != 77 {
 		t.Errorf("a stopped pacer set GOGC to %d", got)
@@ -190,14 +198,8 @@ func TestOperatorGOGCWins(t *testing.T) {
 	if m := Mode(); m != "GOGC=100" {
 		t.Errorf("Mode() = %q, want GOGC=100", m)
 	}
-	heap := make([][]byte, 32)
-	for i := range heap {
-		heap[i] = make([]byte, 1<<20)
-	}
-	for range 10 {
-		runtime.GC()
-		time.Sleep(2 * time.Millisecond)
-	}
+	heap := bigHeap()
+	collect(10)
 	runtime.KeepAlive(heap)
 	if got := gcPercent(); got != 123 {
 		t.Errorf("GOGC = %d with the operator's GOGC set, want it untouched (123)", got)
